@@ -1,0 +1,7 @@
+"""Modules shared verbatim with the Blender add-on.
+
+Rules for this folder: import only numpy and the standard library, and only relative
+imports between its modules. The add-on reaches this folder through the symbolic link
+``addon/portable`` (the zip built by ``make addon`` contains real copies), so there is
+exactly one copy of the part taxonomy and of the splat file reader/writer.
+"""

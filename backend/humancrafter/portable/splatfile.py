@@ -1,0 +1,409 @@
+"""The semantic splat file: Inria 3DGS binary PLY plus per-splat body-part labels.
+
+One reader and one writer, pure numpy, shared by the backend and the Blender add-on.
+The layout is described for users in ``docs/format.md``. In short, one ``vertex``
+element with, in this order::
+
+    x y z                 float  centre, model frame (y up, person ~1 unit tall)
+    nx ny nz              float  unused by 3DGS, zeros unless read from a file
+    f_dc_0..2             float  SH degree-0 coefficients (rgb = 0.5 + SH_C0 * f_dc)
+    f_rest_0..M-1         float  higher SH bands, channel-major (all R, then G, then B)
+    opacity               float  logit of the opacity
+    scale_0..2            float  log of the per-axis standard deviation
+    rot_0..3              float  rotation quaternion w x y z (need not be unit length)
+    part                  uchar  Sapiens class id (only in labelled files)
+    part_conf             float  confidence of that label in [0, 1] (only in labelled files)
+
+and header comments carrying the format version and the class names and colours, so
+any 3DGS viewer still opens the file. The reader also takes plain Inria files and the
+14-float LGM layout (no normals, no f_rest) that the published HumanCrafter outputs use.
+
+Every problem with a file raises :class:`SplatFileError` with one sentence naming it;
+the reader never reads more than the header plus what the header promises, and it
+checks that promise against the file size before reading.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .parts import NUM_PARTS, PALETTE, PART_NAMES
+
+FORMAT_VERSION = 1
+SH_C0 = 0.28209479177387814
+"""Degree-0 real spherical harmonic; rgb = 0.5 + SH_C0 * f_dc."""
+
+MAX_SPLATS = 50_000_000
+"""Largest vertex count the reader accepts (about 12 GB of degree-3 splats)."""
+MAX_HEADER_BYTES = 64 * 1024
+
+_REST_COUNTS = {0: 0, 9: 1, 24: 2, 45: 3}  # number of f_rest_* -> SH degree
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}  # fmt: skip
+
+
+class SplatFileError(ValueError):
+    """A splat file that cannot be read or written; the message names the problem."""
+
+
+@dataclass
+class Splats:
+    """N Gaussians in the model frame, stored exactly as the file stores them.
+
+    Attributes:
+        means: (N, 3) float32 centres.
+        sh0: (N, 3) float32 SH degree-0 coefficients (``f_dc``).
+        opacities: (N,) float32 opacity logits.
+        log_scales: (N, 3) float32 log standard deviations.
+        quats: (N, 4) float32 rotations, w x y z, not necessarily unit length.
+        sh_rest: (N, K, 3) float32 higher SH coefficients, K in {0, 3, 8, 15}.
+        normals: (N, 3) float32, kept only so files round-trip; 3DGS ignores them.
+        part: (N,) uint8 Sapiens class ids, or None for an unlabelled file.
+        part_conf: (N,) float32 label confidences in [0, 1], or None.
+    """
+
+    means: np.ndarray
+    sh0: np.ndarray
+    opacities: np.ndarray
+    log_scales: np.ndarray
+    quats: np.ndarray
+    sh_rest: np.ndarray
+    normals: np.ndarray
+    part: np.ndarray | None = None
+    part_conf: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.means)
+        shapes = {
+            "means": (n, 3), "sh0": (n, 3), "opacities": (n,), "log_scales": (n, 3),
+            "quats": (n, 4), "normals": (n, 3), "part": (n,), "part_conf": (n,),
+        }  # fmt: skip
+        for name, shape in shapes.items():
+            value = getattr(self, name)
+            if value is not None and tuple(value.shape) != shape:
+                raise SplatFileError(f"{name} has shape {tuple(value.shape)}, expected {shape}")
+        if self.sh_rest.ndim != 3 or self.sh_rest.shape[0] != n or self.sh_rest.shape[2] != 3:
+            raise SplatFileError(f"sh_rest has shape {self.sh_rest.shape}, expected (N, K, 3)")
+        if self.sh_rest.shape[1] not in (0, 3, 8, 15):
+            raise SplatFileError(f"sh_rest has {self.sh_rest.shape[1]} bands, expected 0/3/8/15")
+        if (self.part is None) != (self.part_conf is None):
+            raise SplatFileError("part and part_conf must both be given or both be None")
+
+    @classmethod
+    def from_activated(
+        cls,
+        means: np.ndarray,
+        rgb: np.ndarray,
+        opacity: np.ndarray,
+        scales: np.ndarray,
+        quats: np.ndarray,
+        part: np.ndarray | None = None,
+        part_conf: np.ndarray | None = None,
+    ) -> Splats:
+        """Build from activated values: rgb in [0, 1] (N, 3), opacity in (0, 1) (N,),
+        scales > 0 (N, 3) in model units, quats wxyz (N, 4)."""
+        n = len(means)
+        eps = 1e-6
+        op = np.clip(np.asarray(opacity, np.float64), eps, 1 - eps)
+        return cls(
+            means=np.ascontiguousarray(means, np.float32),
+            sh0=((np.asarray(rgb, np.float32) - 0.5) / SH_C0).astype(np.float32),
+            opacities=np.log(op / (1 - op)).astype(np.float32),
+            log_scales=np.log(np.maximum(np.asarray(scales, np.float64), 1e-12)).astype(
+                np.float32
+            ),
+            quats=np.ascontiguousarray(quats, np.float32),
+            sh_rest=np.zeros((n, 0, 3), np.float32),
+            normals=np.zeros((n, 3), np.float32),
+            part=None if part is None else np.asarray(part, np.uint8),
+            part_conf=None if part_conf is None else np.asarray(part_conf, np.float32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.means)
+
+    @property
+    def sh_degree(self) -> int:
+        return {0: 0, 3: 1, 8: 2, 15: 3}[self.sh_rest.shape[1]]
+
+    @property
+    def labelled(self) -> bool:
+        return self.part is not None
+
+    def rgb(self) -> np.ndarray:
+        """(N, 3) float32 view-independent colour in [0, 1]."""
+        return np.clip(0.5 + SH_C0 * self.sh0, 0.0, 1.0).astype(np.float32)
+
+    def opacity(self) -> np.ndarray:
+        """(N,) float32 opacity in (0, 1)."""
+        return (1.0 / (1.0 + np.exp(-self.opacities.astype(np.float64)))).astype(np.float32)
+
+    def scales(self) -> np.ndarray:
+        """(N, 3) float32 standard deviations in model units."""
+        return np.exp(self.log_scales.astype(np.float64)).astype(np.float32)
+
+    def unit_quats(self) -> np.ndarray:
+        """(N, 4) float32 unit quaternions, w x y z; zero quaternions become identity."""
+        q = self.quats.astype(np.float64)
+        norm = np.linalg.norm(q, axis=1, keepdims=True)
+        q = np.where(norm > 1e-12, q / np.maximum(norm, 1e-12), [1.0, 0.0, 0.0, 0.0])
+        return q.astype(np.float32)
+
+    def subset(self, index: np.ndarray) -> Splats:
+        """The splats selected by a boolean mask or an index array."""
+        return Splats(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+
+
+def _take(value: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+    return None if value is None else np.ascontiguousarray(value[index])
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _vertex_dtype(sh_bands: int, labelled: bool) -> np.dtype:
+    names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
+    names += [f"f_rest_{i}" for i in range(3 * sh_bands)]
+    names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    spec = [(n, "<f4") for n in names]
+    if labelled:
+        spec += [("part", "u1"), ("part_conf", "<f4")]
+    return np.dtype(spec)
+
+
+def _header(dtype: np.dtype, count: int, labelled: bool) -> bytes:
+    lines = ["ply", "format binary_little_endian 1.0", f"comment humancrafter_format {FORMAT_VERSION}"]
+    if labelled:
+        lines.append(f"comment part_classes {NUM_PARTS}")
+        for i, (name, rgb) in enumerate(zip(PART_NAMES, PALETTE, strict=True)):
+            lines.append(f"comment part {i} {name} {rgb[0]} {rgb[1]} {rgb[2]}")
+    lines.append(f"element vertex {count}")
+    ply_name = {"<f4": "float", "|u1": "uchar"}
+    for name in dtype.names:
+        lines.append(f"property {ply_name[dtype[name].str]} {name}")
+    lines.append("end_header")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def dumps(splats: Splats) -> bytes:
+    """The file's bytes for ``splats`` (see the module docstring for the layout)."""
+    buf = io.BytesIO()
+    _write(buf, splats)
+    return buf.getvalue()
+
+
+def save(path: str | os.PathLike, splats: Splats) -> None:
+    """Write ``splats`` to ``path``, atomically (a partial file never replaces a good one)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        _write(f, splats)
+    os.replace(tmp, path)
+
+
+def _write(f: io.RawIOBase, s: Splats) -> None:
+    labelled = s.labelled
+    if labelled and len(s) and int(s.part.max()) >= NUM_PARTS:
+        raise SplatFileError(f"part label {int(s.part.max())} is not a class id (0..{NUM_PARTS - 1})")
+    bands = s.sh_rest.shape[1]
+    dtype = _vertex_dtype(bands, labelled)
+    rec = np.empty(len(s), dtype=dtype)
+    for i, axis in enumerate("xyz"):
+        rec[axis] = s.means[:, i]
+        rec["n" + axis] = s.normals[:, i]
+        rec[f"scale_{i}"] = s.log_scales[:, i]
+        rec[f"f_dc_{i}"] = s.sh0[:, i]
+    for c in range(3):  # channel-major, as the Inria code writes features_rest
+        for k in range(bands):
+            rec[f"f_rest_{c * bands + k}"] = s.sh_rest[:, k, c]
+    rec["opacity"] = s.opacities
+    for i in range(4):
+        rec[f"rot_{i}"] = s.quats[:, i]
+    if labelled:
+        rec["part"] = s.part
+        rec["part_conf"] = s.part_conf
+    f.write(_header(dtype, len(s), labelled))
+    f.write(rec.tobytes())
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Header:
+    size: int  # bytes up to and including "end_header\n"
+    endian: str  # "<" or ">"
+    count: int
+    dtype: np.dtype  # one vertex record
+    skip_before: int  # bytes of fixed-size elements stored before the vertex element
+    part_names: tuple[str, ...] | None
+
+
+def _parse_header(head: bytes) -> _Header:
+    if not head.startswith(b"ply\n") and not head.startswith(b"ply\r\n"):
+        raise SplatFileError("not a PLY file (it does not start with 'ply')")
+    end = head.find(b"end_header")
+    if end < 0:
+        raise SplatFileError(f"no 'end_header' within the first {MAX_HEADER_BYTES} bytes")
+    stop = head.find(b"\n", end)
+    if stop < 0:
+        raise SplatFileError("the header ends without a newline after 'end_header'")
+    try:
+        text = head[:end].decode("ascii")
+    except UnicodeDecodeError:
+        raise SplatFileError("the PLY header is not ASCII text") from None
+    endian = None
+    elements: list[tuple[str, int, list[tuple[str, str]]]] = []
+    part_names: dict[int, str] = {}
+    for number, raw in enumerate(text.splitlines()[1:], start=2):
+        words = raw.split()
+        if not words or words[0] in ("comment", "obj_info"):
+            if len(words) >= 3 and words[:2] == ["comment", "part"] and words[2].isdigit():
+                part_names[int(words[2])] = words[3] if len(words) > 3 else ""
+            continue
+        if words[0] == "format":
+            kind = words[1] if len(words) > 1 else ""
+            if kind == "ascii":
+                raise SplatFileError(
+                    "ASCII PLY is not supported: splat files are binary_little_endian"
+                )
+            if kind not in ("binary_little_endian", "binary_big_endian"):
+                raise SplatFileError(f"unknown PLY format {kind!r} on header line {number}")
+            endian = "<" if kind == "binary_little_endian" else ">"
+        elif words[0] == "element":
+            if len(words) != 3 or not words[2].isdigit():
+                raise SplatFileError(f"bad element line {number}: {raw.strip()!r}")
+            elements.append((words[1], int(words[2]), []))
+        elif words[0] == "property":
+            if not elements:
+                raise SplatFileError(f"property before any element on header line {number}")
+            if len(words) >= 2 and words[1] == "list":
+                elements[-1][2].append(("list", words[-1]))
+                continue
+            if len(words) != 3:
+                raise SplatFileError(f"bad property line {number}: {raw.strip()!r}")
+            if words[1] not in _PLY_TYPES:
+                raise SplatFileError(f"unknown property type {words[1]!r} for {words[2]!r}")
+            elements[-1][2].append((words[1], words[2]))
+        else:
+            raise SplatFileError(f"unknown header keyword {words[0]!r} on line {number}")
+    if endian is None:
+        raise SplatFileError("the header has no 'format' line")
+    skip = 0
+    for name, count, props in elements:
+        if any(t == "list" for t, _ in props):
+            if name == "vertex":
+                raise SplatFileError("list properties in the vertex element are not supported")
+            raise SplatFileError(f"element {name!r} with list properties precedes 'vertex'")
+        names = [p for _, p in props]
+        if len(set(names)) != len(names):
+            raise SplatFileError(f"element {name!r} names a property twice")
+        dtype = np.dtype([(p, endian + _PLY_TYPES[t]) for t, p in props])
+        if count > MAX_SPLATS:
+            raise SplatFileError(
+                f"element {name!r} claims {count} items; this reader accepts at most {MAX_SPLATS}"
+            )
+        if name == "vertex":
+            names_known = None
+            if part_names:
+                names_known = tuple(part_names.get(i, "") for i in range(max(part_names) + 1))
+            return _Header(stop + 1, endian, count, dtype, skip, names_known)
+        skip += count * dtype.itemsize
+    raise SplatFileError("the file has no 'vertex' element")
+
+
+def load(path: str | os.PathLike) -> Splats:
+    """Read a splat file (ours, plain Inria 3DGS, or the LGM 14-float layout)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            header = _parse_header(f.read(MAX_HEADER_BYTES))
+            _check_size(header, size)
+            f.seek(header.size + header.skip_before)
+            body = f.read(header.count * header.dtype.itemsize)
+    except OSError as e:
+        raise SplatFileError(f"cannot read {path}: {e.strerror or e}") from None
+    return _decode(header, body)
+
+
+def loads(data: bytes) -> Splats:
+    """Read a splat file from memory (see :func:`load`)."""
+    header = _parse_header(bytes(data[:MAX_HEADER_BYTES]))
+    _check_size(header, len(data))
+    start = header.size + header.skip_before
+    return _decode(header, data[start : start + header.count * header.dtype.itemsize])
+
+
+def _check_size(h: _Header, file_size: int) -> None:
+    need = h.size + h.skip_before + h.count * h.dtype.itemsize
+    if file_size < need:
+        raise SplatFileError(
+            f"truncated file: the header promises {h.count} splats ({need} bytes in all) "
+            f"but the file has {file_size} bytes"
+        )
+
+
+def _decode(h: _Header, body: bytes) -> Splats:
+    rec = np.frombuffer(body, dtype=h.dtype, count=h.count)
+    names = set(h.dtype.names)
+    required = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"]
+    required += [f"scale_{i}" for i in range(3)] + [f"rot_{i}" for i in range(4)]
+    missing = [n for n in required if n not in names]
+    if missing:
+        raise SplatFileError(
+            "not a Gaussian-splat PLY: missing vertex properties " + ", ".join(missing)
+        )
+    n_rest = sum(1 for n in names if n.startswith("f_rest_"))
+    if n_rest not in _REST_COUNTS or any(f"f_rest_{i}" not in names for i in range(n_rest)):
+        raise SplatFileError(f"{n_rest} f_rest_* properties do not form SH degree 1, 2 or 3")
+
+    def stack(cols: list[str]) -> np.ndarray:
+        out = np.empty((h.count, len(cols)), np.float32)
+        for j, c in enumerate(cols):
+            out[:, j] = rec[c]
+        bad = ~np.isfinite(out)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise SplatFileError(
+                f"property {cols[col]!r} has {int(bad[:, col].sum())} NaN/inf values "
+                f"(first at splat {row})"
+            )
+        return out
+
+    bands = n_rest // 3
+    rest = stack([f"f_rest_{i}" for i in range(n_rest)]).reshape(h.count, 3, bands)
+    has_normals = {"nx", "ny", "nz"} <= names
+    part = part_conf = None
+    if "part" in names:
+        if h.part_names is not None and h.part_names != PART_NAMES[: len(h.part_names)]:
+            raise SplatFileError("the file's part classes are not the 28 Sapiens classes")
+        if rec.dtype["part"].kind not in "iu":
+            raise SplatFileError("property 'part' must be an integer type")
+        raw = rec["part"]
+        if h.count and (int(raw.min()) < 0 or int(raw.max()) >= NUM_PARTS):
+            raise SplatFileError(f"property 'part' has values outside 0..{NUM_PARTS - 1}")
+        part = raw.astype(np.uint8)
+        part_conf = (
+            stack(["part_conf"])[:, 0] if "part_conf" in names else np.ones(h.count, np.float32)
+        )
+    return Splats(
+        means=stack(["x", "y", "z"]),
+        sh0=stack(["f_dc_0", "f_dc_1", "f_dc_2"]),
+        opacities=stack(["opacity"])[:, 0],
+        log_scales=stack(["scale_0", "scale_1", "scale_2"]),
+        quats=stack(["rot_0", "rot_1", "rot_2", "rot_3"]),
+        sh_rest=np.ascontiguousarray(rest.transpose(0, 2, 1)),
+        normals=stack(["nx", "ny", "nz"]) if has_normals else np.zeros((h.count, 3), np.float32),
+        part=part,
+        part_conf=part_conf,
+    )
