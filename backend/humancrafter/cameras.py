@@ -74,7 +74,9 @@ def intrinsics(fov_y_deg: float, width: int, height: int) -> torch.Tensor:
     return torch.tensor([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], dtype=torch.float32)
 
 
-def look_at(eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor | None = None) -> torch.Tensor:
+def look_at(
+    eye: torch.Tensor, target: torch.Tensor, up: torch.Tensor | None = None
+) -> torch.Tensor:
     """World-to-camera (OpenCV) matrices for cameras at ``eye`` looking at ``target``.
 
     Args:

@@ -25,7 +25,6 @@ checks that promise against the file size before reading.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -118,9 +117,7 @@ class Splats:
             means=np.ascontiguousarray(means, np.float32),
             sh0=((np.asarray(rgb, np.float32) - 0.5) / SH_C0).astype(np.float32),
             opacities=np.log(op / (1 - op)).astype(np.float32),
-            log_scales=np.log(np.maximum(np.asarray(scales, np.float64), 1e-12)).astype(
-                np.float32
-            ),
+            log_scales=np.log(np.maximum(np.asarray(scales, np.float64), 1e-12)).astype(np.float32),
             quats=np.ascontiguousarray(quats, np.float32),
             sh_rest=np.zeros((n, 0, 3), np.float32),
             normals=np.zeros((n, 3), np.float32),
@@ -181,7 +178,8 @@ def _vertex_dtype(sh_bands: int, labelled: bool) -> np.dtype:
 
 
 def _header(dtype: np.dtype, count: int, labelled: bool) -> bytes:
-    lines = ["ply", "format binary_little_endian 1.0", f"comment humancrafter_format {FORMAT_VERSION}"]
+    lines = ["ply", "format binary_little_endian 1.0"]
+    lines.append(f"comment humancrafter_format {FORMAT_VERSION}")
     if labelled:
         lines.append(f"comment part_classes {NUM_PARTS}")
         for i, (name, rgb) in enumerate(zip(PART_NAMES, PALETTE, strict=True)):
@@ -196,43 +194,42 @@ def _header(dtype: np.dtype, count: int, labelled: bool) -> bytes:
 
 def dumps(splats: Splats) -> bytes:
     """The file's bytes for ``splats`` (see the module docstring for the layout)."""
-    buf = io.BytesIO()
-    _write(buf, splats)
-    return buf.getvalue()
+    header, body = _encode(splats)
+    return header + body.tobytes()
 
 
 def save(path: str | os.PathLike, splats: Splats) -> None:
     """Write ``splats`` to ``path``, atomically (a partial file never replaces a good one)."""
     path = Path(path)
+    header, body = _encode(splats)
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as f:
-        _write(f, splats)
+        f.write(header)
+        f.write(memoryview(body).cast("B"))
     os.replace(tmp, path)
 
 
-def _write(f: io.RawIOBase, s: Splats) -> None:
+def _encode(s: Splats) -> tuple[bytes, np.ndarray]:
+    """The header and the vertex records (a contiguous array) of the file for ``s``."""
     labelled = s.labelled
     if labelled and len(s) and int(s.part.max()) >= NUM_PARTS:
-        raise SplatFileError(f"part label {int(s.part.max())} is not a class id (0..{NUM_PARTS - 1})")
-    bands = s.sh_rest.shape[1]
+        top = int(s.part.max())
+        raise SplatFileError(f"part label {top} is not a class id (0..{NUM_PARTS - 1})")
+    n, bands = len(s), s.sh_rest.shape[1]
     dtype = _vertex_dtype(bands, labelled)
-    rec = np.empty(len(s), dtype=dtype)
-    for i, axis in enumerate("xyz"):
-        rec[axis] = s.means[:, i]
-        rec["n" + axis] = s.normals[:, i]
-        rec[f"scale_{i}"] = s.log_scales[:, i]
-        rec[f"f_dc_{i}"] = s.sh0[:, i]
-    for c in range(3):  # channel-major, as the Inria code writes features_rest
-        for k in range(bands):
-            rec[f"f_rest_{c * bands + k}"] = s.sh_rest[:, k, c]
-    rec["opacity"] = s.opacities
-    for i in range(4):
-        rec[f"rot_{i}"] = s.quats[:, i]
-    if labelled:
-        rec["part"] = s.part
-        rec["part_conf"] = s.part_conf
-    f.write(_header(dtype, len(s), labelled))
-    f.write(rec.tobytes())
+    # The float properties in file order; f_rest channel-major, as the Inria code writes it.
+    rest = s.sh_rest.transpose(0, 2, 1).reshape(n, 3 * bands)
+    columns = [s.means, s.normals, s.sh0, rest, s.opacities[:, None], s.log_scales, s.quats]
+    floats = np.concatenate([np.asarray(c, "<f4") for c in columns], axis=1)
+    header = _header(dtype, n, labelled)
+    if not labelled:
+        return header, floats
+    record = np.empty((n, dtype.itemsize), np.uint8)
+    width = floats.shape[1] * 4
+    record[:, :width] = floats.view(np.uint8)
+    record[:, width] = s.part
+    record[:, width + 1 :] = np.asarray(s.part_conf, "<f4")[:, None].view(np.uint8)
+    return header, record
 
 
 # ----------------------------------------------------------------------------- reading
@@ -353,8 +350,40 @@ def _check_size(h: _Header, file_size: int) -> None:
         )
 
 
+def _float_columns(h: _Header, body: bytes) -> dict[str, tuple[np.ndarray, int]]:
+    """Map each property to (matrix, column) with matrix an (N, k) float32 array.
+
+    Runs of adjacent little-endian float32 properties (all of a 3DGS record, usually) are
+    copied out as one block each, which is far faster than gathering column by column.
+    """
+    size = h.dtype.itemsize
+    raw = np.frombuffer(body, np.uint8, count=h.count * size).reshape(h.count, size)
+    rec = np.frombuffer(body, h.dtype, count=h.count)
+    out: dict[str, tuple[np.ndarray, int]] = {}
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            start = h.dtype.fields[run[0]][1]
+            block = np.ascontiguousarray(raw[:, start : start + 4 * len(run)]).view("<f4")
+            out.update({name: (block, j) for j, name in enumerate(run)})
+            run.clear()
+
+    for name in h.dtype.names:
+        fmt, offset = h.dtype.fields[name][:2]
+        if fmt.str == "<f4" and (not run or offset == h.dtype.fields[run[-1]][1] + 4):
+            run.append(name)
+            continue
+        close_run()
+        if fmt.str == "<f4":
+            run.append(name)
+        else:
+            out[name] = (rec[name].astype(np.float32)[:, None], 0)
+    close_run()
+    return out
+
+
 def _decode(h: _Header, body: bytes) -> Splats:
-    rec = np.frombuffer(body, dtype=h.dtype, count=h.count)
     names = set(h.dtype.names)
     required = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"]
     required += [f"scale_{i}" for i in range(3)] + [f"rot_{i}" for i in range(4)]
@@ -366,30 +395,36 @@ def _decode(h: _Header, body: bytes) -> Splats:
     n_rest = sum(1 for n in names if n.startswith("f_rest_"))
     if n_rest not in _REST_COUNTS or any(f"f_rest_{i}" not in names for i in range(n_rest)):
         raise SplatFileError(f"{n_rest} f_rest_* properties do not form SH degree 1, 2 or 3")
+    cols = _float_columns(h, body)
 
-    def stack(cols: list[str]) -> np.ndarray:
-        out = np.empty((h.count, len(cols)), np.float32)
-        for j, c in enumerate(cols):
-            out[:, j] = rec[c]
+    def stack(wanted: list[str]) -> np.ndarray:
+        block, first = cols[wanted[0]]
+        if all(cols[c][0] is block and cols[c][1] == first + j for j, c in enumerate(wanted)):
+            out = np.ascontiguousarray(block[:, first : first + len(wanted)])
+        else:
+            out = np.empty((h.count, len(wanted)), np.float32)
+            for j, c in enumerate(wanted):
+                out[:, j] = cols[c][0][:, cols[c][1]]
         bad = ~np.isfinite(out)
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise SplatFileError(
-                f"property {cols[col]!r} has {int(bad[:, col].sum())} NaN/inf values "
+                f"property {wanted[col]!r} has {int(bad[:, col].sum())} NaN/inf values "
                 f"(first at splat {row})"
             )
         return out
 
     bands = n_rest // 3
-    rest = stack([f"f_rest_{i}" for i in range(n_rest)]).reshape(h.count, 3, bands)
+    rest = stack([f"f_rest_{i}" for i in range(n_rest)]) if n_rest else np.zeros((h.count, 0))
+    rest = rest.reshape(h.count, 3, bands).transpose(0, 2, 1)
     has_normals = {"nx", "ny", "nz"} <= names
     part = part_conf = None
     if "part" in names:
         if h.part_names is not None and h.part_names != PART_NAMES[: len(h.part_names)]:
             raise SplatFileError("the file's part classes are not the 28 Sapiens classes")
-        if rec.dtype["part"].kind not in "iu":
+        if h.dtype["part"].kind not in "iu":
             raise SplatFileError("property 'part' must be an integer type")
-        raw = rec["part"]
+        raw = np.frombuffer(body, h.dtype, count=h.count)["part"]
         if h.count and (int(raw.min()) < 0 or int(raw.max()) >= NUM_PARTS):
             raise SplatFileError(f"property 'part' has values outside 0..{NUM_PARTS - 1}")
         part = raw.astype(np.uint8)
@@ -402,7 +437,7 @@ def _decode(h: _Header, body: bytes) -> Splats:
         opacities=stack(["opacity"])[:, 0],
         log_scales=stack(["scale_0", "scale_1", "scale_2"]),
         quats=stack(["rot_0", "rot_1", "rot_2", "rot_3"]),
-        sh_rest=np.ascontiguousarray(rest.transpose(0, 2, 1)),
+        sh_rest=np.ascontiguousarray(rest, dtype=np.float32),
         normals=stack(["nx", "ny", "nz"]) if has_normals else np.zeros((h.count, 3), np.float32),
         part=part,
         part_conf=part_conf,

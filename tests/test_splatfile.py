@@ -1,0 +1,248 @@
+"""The semantic splat file: exact round trips, foreign layouts, and a corpus of bad files."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from humancrafter.portable import parts, splatfile
+from humancrafter.portable.splatfile import SplatFileError, Splats
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def random_splats(n: int, bands: int = 0, labelled: bool = True, seed: int = 0) -> Splats:
+    rng = np.random.default_rng(seed)
+
+    def f(*shape: int) -> np.ndarray:
+        return rng.normal(size=shape).astype(np.float32)
+
+    return Splats(
+        means=f(n, 3),
+        sh0=f(n, 3),
+        opacities=f(n),
+        log_scales=f(n, 3),
+        quats=f(n, 4),
+        sh_rest=f(n, bands, 3),
+        normals=f(n, 3),
+        part=rng.integers(0, parts.NUM_PARTS, n).astype(np.uint8) if labelled else None,
+        part_conf=rng.random(n).astype(np.float32) if labelled else None,
+    )
+
+
+def assert_same(a: Splats, b: Splats) -> None:
+    for field in dataclasses.fields(Splats):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if x is None or y is None:
+            assert x is None and y is None, field.name
+            continue
+        assert x.dtype == y.dtype and x.shape == y.shape, field.name
+        assert x.tobytes() == y.tobytes(), f"{field.name} differs"
+
+
+def ply_bytes(
+    props: list[tuple[str, str]], rows: np.ndarray, fmt: str = "binary_little_endian"
+) -> bytes:
+    """A PLY with one vertex element of the given (type, name) properties."""
+    head = ["ply", f"format {fmt} 1.0", f"element vertex {len(rows)}"]
+    head += [f"property {t} {n}" for t, n in props] + ["end_header"]
+    return ("\n".join(head) + "\n").encode() + rows.tobytes()
+
+
+GS_PROPS = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"]
+GS_PROPS += ["scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+
+
+@pytest.mark.parametrize("bands", [0, 3, 8, 15])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_round_trip_is_bit_exact(tmp_path: Path, bands: int, labelled: bool) -> None:
+    s = random_splats(257, bands, labelled)
+    path = tmp_path / "a.ply"
+    splatfile.save(path, s)
+    back = splatfile.load(path)
+    assert_same(s, back)
+    assert back.sh_degree == {0: 0, 3: 1, 8: 2, 15: 3}[bands]
+    assert splatfile.dumps(back) == path.read_bytes()
+    assert_same(splatfile.loads(path.read_bytes()), s)
+
+
+def test_header_names_classes_and_version() -> None:
+    text = splatfile.dumps(random_splats(3)).split(b"end_header")[0].decode()
+    assert f"comment humancrafter_format {splatfile.FORMAT_VERSION}" in text
+    for i, name in enumerate(parts.PART_NAMES):
+        r, g, b = parts.PALETTE[i]
+        assert f"comment part {i} {name} {r} {g} {b}" in text
+    assert "property uchar part" in text and "property float part_conf" in text
+    # An unlabelled file is a plain Inria file: no part properties, no class comments.
+    plain = splatfile.dumps(random_splats(3, labelled=False)).split(b"end_header")[0].decode()
+    assert "part" not in plain
+
+
+def test_empty_file_round_trips() -> None:
+    s = random_splats(0)
+    assert len(splatfile.loads(splatfile.dumps(s))) == 0
+
+
+def test_reads_lgm_layout_with_unnormalised_quats() -> None:
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(50, 14)).astype("<f4")
+    s = splatfile.loads(ply_bytes([("float", n) for n in GS_PROPS], rows))
+    assert len(s) == 50 and not s.labelled and s.sh_degree == 0
+    np.testing.assert_array_equal(s.quats, rows[:, 10:14])
+    np.testing.assert_allclose(np.linalg.norm(s.unit_quats(), axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(s.normals, 0)
+
+
+def test_reads_other_orders_types_and_endianness() -> None:
+    """Property order, doubles, big-endian and unknown extra properties are all fine."""
+    rng = np.random.default_rng(2)
+    names = list(reversed(GS_PROPS)) + ["extra_thing"]
+    dt = np.dtype([(n, ">f8") for n in names])
+    rows = np.zeros(20, dt)
+    for n in names:
+        rows[n] = rng.normal(size=20)
+    s = splatfile.loads(ply_bytes([("double", n) for n in names], rows, "binary_big_endian"))
+    np.testing.assert_allclose(s.means[:, 1], rows["y"].astype(np.float32))
+    np.testing.assert_allclose(s.quats[:, 0], rows["rot_0"].astype(np.float32))
+
+
+def test_activated_values() -> None:
+    rgb = np.array([[0.2, 0.5, 0.9]], np.float32)
+    s = Splats.from_activated(
+        np.zeros((1, 3)), rgb, np.array([0.7]), np.array([[0.01, 0.02, 0.03]]), [[1, 0, 0, 0]]
+    )
+    np.testing.assert_allclose(s.rgb(), rgb, atol=1e-6)
+    np.testing.assert_allclose(s.opacity(), [0.7], atol=1e-6)
+    np.testing.assert_allclose(s.scales(), [[0.01, 0.02, 0.03]], rtol=1e-5)
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")
+@pytest.mark.parametrize("name", ["hc_novel_10", "hc_novel_14", "hc_novel_29", "hc_other_novel_9"])
+def test_reads_published_samples(name: str) -> None:
+    path = SAMPLES / f"{name}.ply"
+    s = splatfile.load(path)
+    header = path.read_bytes()[:2000].decode("latin-1")
+    count = int(header.split("element vertex ")[1].split()[0])
+    assert len(s) == count > 10_000
+    assert not s.labelled
+    extent = s.means.max(0) - s.means.min(0)
+    assert 0.5 < extent[1] < 1.5, "about one unit tall, y up"
+
+
+def test_writer_refuses_bad_labels() -> None:
+    s = random_splats(4)
+    s.part[2] = parts.NUM_PARTS
+    with pytest.raises(SplatFileError, match="not a class id"):
+        splatfile.dumps(s)
+    with pytest.raises(SplatFileError, match="shape"):
+        Splats(**{**dataclasses.asdict(random_splats(4)), "means": np.zeros((3, 3), np.float32)})
+
+
+# ----------------------------------------------------------------------------- bad files
+
+
+def _good() -> bytes:
+    return splatfile.dumps(random_splats(100, 3))
+
+
+def _with_value(name: str, value: float) -> bytes:
+    rows = np.ones((10, 14), "<f4")
+    rows[4, GS_PROPS.index(name)] = value
+    return ply_bytes([("float", n) for n in GS_PROPS], rows)
+
+
+def _replace_header(old: bytes, new: bytes) -> bytes:
+    data = _good()
+    assert old in data
+    return data.replace(old, new, 1)
+
+
+BIN = b"ply\nformat binary_little_endian 1.0\n"
+XYZ = [("float", "x"), ("float", "y"), ("float", "z")]
+BAD_FILES: dict[str, tuple[bytes, str]] = {
+    "empty": (b"", "not a PLY"),
+    "png": (b"\x89PNG\r\n\x1a\n" + bytes(100), "not a PLY"),
+    "random": (np.random.default_rng(3).bytes(5000), "not a PLY"),
+    "ascii": (
+        b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nend_header\n1\n",
+        "ASCII",
+    ),
+    "no end_header": (BIN + b"comment x\n" * 8000, "end_header"),
+    "no format": (b"ply\nelement vertex 0\nproperty float x\nend_header\n", "format"),
+    "unknown format": (b"ply\nformat binary_middle_endian 1.0\nend_header\n", "unknown PLY format"),
+    "unknown type": (_replace_header(b"float y", b"float16 y"), "unknown property type"),
+    "unknown keyword": (_replace_header(b"element vertex", b"elephant vertex"), "unknown header"),
+    "count lies": (_replace_header(b"vertex 100", b"vertex 101"), "truncated"),
+    "truncated body": (_good()[:-7], "truncated"),
+    "absurd count": (_replace_header(b"vertex 100", b"vertex 999999999999"), "at most"),
+    "negative count": (_replace_header(b"vertex 100", b"vertex -100"), "bad element"),
+    "huge but short": (_replace_header(b"vertex 100", b"vertex 40000000"), "truncated"),
+    "nan": (_with_value("x", float("nan")), "'x' has 1 NaN/inf"),
+    "inf": (_with_value("scale_1", float("inf")), "'scale_1' has 1 NaN/inf"),
+    "not splats": (ply_bytes(XYZ, np.zeros((2, 3), "<f4")), "missing vertex properties"),
+    "list in vertex": (BIN + b"element vertex 1\nproperty list uchar int i\nend_header\n", "list"),
+    "no vertex": (BIN + b"element face 0\nproperty float q\nend_header\n", "no 'vertex'"),
+    "bad f_rest": (
+        ply_bytes([("float", n) for n in GS_PROPS + ["f_rest_0"]], np.zeros((1, 15), "<f4")),
+        "f_rest",
+    ),
+    "non-ascii header": (BIN + b"comment \xff\xfe\nend_header\n", "ASCII"),
+    "duplicate property": (_replace_header(b"property float y", b"property float x"), "twice"),
+}
+
+
+def _part_out_of_range() -> bytes:
+    """A labelled file whose splat 3 has class id 200."""
+    data = bytearray(splatfile.dumps(random_splats(5)))
+    stride = 17 * 4 + 1 + 4  # 17 floats, the part byte, part_conf
+    body_start = len(data) - 5 * stride
+    data[body_start + 3 * stride + 17 * 4] = 200
+    return bytes(data)
+
+
+BAD_FILES["part out of range"] = (_part_out_of_range(), "'part' has values outside")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_gives_one_clear_error(tmp_path: Path, case: str) -> None:
+    data, expected = BAD_FILES[case]
+    path = tmp_path / "bad.ply"
+    path.write_bytes(data)
+    start = time.perf_counter()
+    for read in (lambda: splatfile.loads(data), lambda: splatfile.load(path)):
+        with pytest.raises(SplatFileError) as info:
+            read()
+        assert expected in str(info.value), str(info.value)
+        assert "\n" not in str(info.value)
+    assert time.perf_counter() - start < 5.0
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SplatFileError, match="cannot read"):
+        splatfile.load(tmp_path / "nope.ply")
+    with pytest.raises(SplatFileError, match="cannot read"):
+        splatfile.load(tmp_path)
+
+
+def test_mutated_files_never_crash() -> None:
+    """Random truncations and byte flips either read or raise SplatFileError, nothing else."""
+    good = _good()
+    rng = np.random.default_rng(4)
+    outcomes = {"read": 0, "error": 0}
+    for _ in range(300):
+        data = bytearray(good)
+        if rng.random() < 0.3:
+            data = data[: rng.integers(0, len(data))]
+        for _ in range(rng.integers(1, 6)):
+            if data:
+                data[rng.integers(0, min(len(data), 1200))] = rng.integers(0, 256)
+        try:
+            splatfile.loads(bytes(data))
+            outcomes["read"] += 1
+        except SplatFileError:
+            outcomes["error"] += 1
+    assert outcomes["read"] > 0 and outcomes["error"] > 0
