@@ -23,6 +23,59 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .server.main import ServeOptions, serve
+
+    return serve(
+        ServeOptions(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            allow_remote=args.allow_remote,
+            allow_hosts=args.allow_host,
+            device=args.device,
+            preview_views=args.preview_views,
+            preview_size=args.preview_size,
+            queue_size=args.queue_size,
+            max_upload_mb=args.max_upload_mb,
+            max_pixels=args.max_pixels,
+            max_results_gb=args.max_results_gb,
+            max_age_days=args.max_age_days,
+            access_log=args.access_log,
+        )
+    )
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from .pipeline import reconstruct_file
+
+    reconstruct_file(
+        args.photo, args.output, preview=args.preview, mode=args.mode,
+        num_gaussians=args.gaussians, seed=args.seed, device=args.device, smpl_dir=args.smpl_dir,
+    )  # fmt: skip
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .pipeline import run_demo
+
+    run_demo(args.out_dir)
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from .synth import write_dataset
+
+    info = write_dataset(
+        args.output, args.subjects, args.views, args.res, args.seed, workers=args.workers
+    )
+    print(
+        f"wrote {args.subjects} subjects x {args.views} views at {args.res}px to {args.output} "
+        f"({info['views_per_second']:.1f} views/s); layout: docs/data.md"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="humancrafter",
@@ -37,6 +90,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", type=int, default=8, help="number of turntable views (default 8)")
     p.add_argument("--size", type=int, default=256, help="pixel size of each view (default 256)")
     p.set_defaults(func=_render)
+
+    p = sub.add_parser("serve", help="run the reconstruction service the Blender add-on uses")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--data-dir", type=Path, help="jobs and results (default: user data dir)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other than loopback")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra Host header name clients use (repeatable), e.g. gpu1.studio.lan",
+    )
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda; one worker")
+    p.add_argument("--preview-views", type=int, default=8, help="preview views (default 8)")
+    p.add_argument("--preview-size", type=int, default=256, help="preview view px (default 256)")
+    p.add_argument("--queue-size", type=int, default=8, help="jobs that may wait (default 8)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="request limit (default 20)")
+    p.add_argument(
+        "--max-pixels", type=int, default=40_000_000, help="image pixel limit (default 40e6)"
+    )
+    p.add_argument(
+        "--max-results-gb", type=float, default=2.0, help="result storage limit (default 2)"
+    )
+    p.add_argument(
+        "--max-age-days", type=float, default=30.0, help="delete unused results after (30)"
+    )
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("reconstruct", help="photo of a person -> labelled splat file")
+    p.add_argument("photo", type=Path, help="photo of one person (PNG, JPEG, ...)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output splat file (.ply)")
+    p.add_argument("--mode", default="prior", help="prior (default; the only one built yet)")
+    p.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
+    p.add_argument("--gaussians", type=int, default=40_000, help="number of Gaussians (40000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--smpl-dir", type=Path, help="folder with SMPL/SMPL-X files to use as body")
+    p.set_defaults(func=_reconstruct)
+
+    p = sub.add_parser("demo", help="reconstruct the bundled example photo into out/demo")
+    p.add_argument("--out-dir", type=Path, default=Path("out/demo"), help="(default out/demo)")
+    p.set_defaults(func=_demo)
+    p = sub.add_parser("synth", help="write a synthetic multi-view dataset of mannequins")
+    p.add_argument("--subjects", type=int, required=True, help="number of people")
+    p.add_argument("--views", type=int, default=8, help="views per person (default 8)")
+    p.add_argument("--res", type=int, default=256, help="image size in pixels (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="new or empty directory")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.set_defaults(func=_synth)
     return parser
 
 

@@ -1,0 +1,129 @@
+"""THE one conversion between the model frame and Blender's frame (numpy only, no bpy).
+
+Model frame (splat files, the backend): y up, person centred near the origin, about one
+unit tall, facing +z, the person's left on +x.
+Blender frame: z up, metres, feet on the ground (z = 0), facing -Y, the person's left on +X.
+
+The axis change is the proper rotation of +90 degrees about X, ``(x, y, z) -> (x, -z, y)``:
+a permutation with one sign flip, so it is exact in float32. On top of it the importer
+scales uniformly by ``scale`` and translates by ``offset`` (Blender frame, metres)::
+
+    p_blender = A @ p_model * scale + offset          A = [[1,0,0],[0,0,-1],[0,1,0]]
+
+Both directions are computed in float64 and rounded to float32 once, always in the same
+order, so re-applying the forward map to stored model positions reproduces the float32
+Blender positions bit for bit (that is how the exporter recognises unmoved points).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+AXIS_QUAT_WXYZ = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
+"""(4,) rotation taking model axes to Blender axes: +90 degrees about X, w x y z."""
+
+
+def model_to_blender_axes(v: np.ndarray) -> np.ndarray:
+    """(..., 3) model-frame vectors -> Blender axes, ``(x, y, z) -> (x, -z, y)``; exact."""
+    v = np.asarray(v)
+    return np.stack([v[..., 0], -v[..., 2], v[..., 1]], axis=-1)
+
+
+def blender_to_model_axes(v: np.ndarray) -> np.ndarray:
+    """(..., 3) Blender-frame vectors -> model axes, ``(x, y, z) -> (x, z, -y)``; exact."""
+    v = np.asarray(v)
+    return np.stack([v[..., 0], v[..., 2], -v[..., 1]], axis=-1)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a * b`` of w x y z quaternions, (..., 4) each, broadcast."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, np.float64), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model-frame splat set sits in Blender.
+
+    Attributes:
+        scale: metres per model unit (uniform).
+        offset: (3,) Blender-frame translation in metres, applied after scaling.
+    """
+
+    scale: float
+    offset: tuple[float, float, float]
+
+    @classmethod
+    def fit(cls, means: np.ndarray, target_height: float) -> Placement:
+        """The placement that makes ``means`` (N, 3) model frame ``target_height`` metres
+        tall, feet at z = 0, centred on the Z axis.
+
+        Height is measured between the 0.1 and 99.9 percentiles of y so that a few stray
+        splats do not shrink the person; an empty or flat set keeps scale 1.
+        """
+        if target_height <= 0:
+            raise ValueError(f"target height must be positive, got {target_height} m")
+        if len(means) == 0:
+            return cls(1.0, (0.0, 0.0, 0.0))
+        m = np.asarray(means, np.float64)
+        lo, hi = np.percentile(m[:, 1], [0.1, 99.9])
+        height = hi - lo
+        scale = float(target_height / height) if height > 1e-9 else 1.0
+        xmin, xmax = np.percentile(m[:, 0], [0.1, 99.9])
+        zmin, zmax = np.percentile(m[:, 2], [0.1, 99.9])
+        centre = np.array([(xmin + xmax) / 2, lo, (zmin + zmax) / 2])
+        c = model_to_blender_axes(centre) * scale
+        return cls(scale, (float(-c[0]), float(-c[1]), float(-c[2])))
+
+    def points_to_blender(self, means: np.ndarray) -> np.ndarray:
+        """(N, 3) model-frame positions -> (N, 3) float32 Blender positions in metres."""
+        m = np.asarray(means)
+        out = np.empty((len(m), 3), np.float32)
+        for dst, src, sign in ((0, 0, 1.0), (1, 2, -1.0), (2, 1, 1.0)):
+            out[:, dst] = m[:, src].astype(np.float64) * (sign * self.scale) + self.offset[dst]
+        return out
+
+    def points_to_model(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) Blender positions in metres -> (N, 3) float32 model-frame positions."""
+        p = (np.asarray(points, np.float64) - np.asarray(self.offset)) / self.scale
+        return blender_to_model_axes(p).astype(np.float32)
+
+    def quats_to_blender(self, quats_wxyz: np.ndarray) -> np.ndarray:
+        """(N, 4) model-frame rotations (w x y z, any length) -> (N, 4) float32 unit
+        rotations in Blender's frame, ``AXIS_QUAT_WXYZ * q``; zero quaternions become the
+        axis rotation itself."""
+        q = np.asarray(quats_wxyz, np.float32)
+        norm = np.sqrt(np.einsum("ij,ij->i", q, q))
+        zero = norm < 1e-12
+        inv = np.float32(np.sqrt(0.5)) / np.where(zero, np.float32(1), norm)
+        w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+        out = np.empty((len(q), 4), np.float32)
+        # (c, c, 0, 0) * (w, x, y, z) with c = sqrt(1/2), expanded
+        np.multiply(w - x, inv, out=out[:, 0])
+        np.multiply(x + w, inv, out=out[:, 1])
+        np.multiply(y - z, inv, out=out[:, 2])
+        np.multiply(z + y, inv, out=out[:, 3])
+        out[zero] = AXIS_QUAT_WXYZ.astype(np.float32)
+        return out
+
+    def scales_to_blender(self, log_scales: np.ndarray) -> np.ndarray:
+        """(N, 3) log standard deviations, model units -> (N, 3) float32 metres (the axes
+        are the splat's own, so the frame change does not permute them)."""
+        out = np.exp(np.asarray(log_scales, np.float32))
+        out *= np.float32(self.scale)
+        return out
+
+    def log_scale_offset(self) -> float:
+        """log(scale): add to model log-scales to get log-scales in metres."""
+        return float(np.log(self.scale))

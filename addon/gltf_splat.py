@@ -1,0 +1,167 @@
+"""glTF 2.0 writer/reader for Gaussian splats with ``KHR_gaussian_splatting`` (numpy + json).
+
+One mesh with one ``POINTS`` primitive whose attributes are, per splat:
+
+- ``POSITION`` VEC3 float (metres, glTF frame: y up, the asset facing +z);
+- ``KHR_gaussian_splatting:ROTATION`` VEC4 float unit quaternion **x y z w**;
+- ``KHR_gaussian_splatting:SCALE`` VEC3 float **log** standard deviation in metres;
+- ``KHR_gaussian_splatting:OPACITY`` SCALAR float in [0, 1] (after the sigmoid);
+- ``KHR_gaussian_splatting:SH_DEGREE_0_COEF_0`` VEC3 float, and for higher bands
+  ``KHR_gaussian_splatting:SH_DEGREE_l_COEF_n`` (n = 0..2l), each (r, g, b);
+- ``COLOR_0`` VEC4 float (rgb = 0.5 + SH_C0 * f_dc, alpha = opacity) as the fallback for
+  viewers that draw plain points;
+- ``_PART`` SCALAR unsigned byte (Sapiens class id) and ``_PART_CONF`` SCALAR float when
+  the splats are labelled (application-specific attributes start with an underscore).
+
+The model frame of splat files and the glTF frame share their axes, so only a uniform
+scale and a translation separate them: rotations and SH coefficients pass unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from .portable.parts import PART_NAMES
+from .portable.splatfile import Splats
+
+EXT = "KHR_gaussian_splatting"
+_FLOAT, _UBYTE = 5126, 5121
+_TYPES = {1: "SCALAR", 3: "VEC3", 4: "VEC4"}
+
+
+def sh_attribute_names(bands: int) -> list[str]:
+    """Names of the ``bands`` higher SH coefficients in file order (degree 1 first)."""
+    names = []
+    for k in range(bands):
+        degree = int(np.floor(np.sqrt(k + 1)))
+        names.append(f"{EXT}:SH_DEGREE_{degree}_COEF_{k + 1 - degree * degree}")
+    return names
+
+
+def splat_attributes(s: Splats) -> dict[str, np.ndarray]:
+    """The primitive's attribute arrays for ``s`` (already in the glTF frame, metres)."""
+    n = len(s)
+    q = s.unit_quats()  # wxyz
+    attrs: dict[str, np.ndarray] = {
+        "POSITION": np.ascontiguousarray(s.means, np.float32),
+        f"{EXT}:ROTATION": np.ascontiguousarray(q[:, [1, 2, 3, 0]], np.float32),
+        f"{EXT}:SCALE": np.ascontiguousarray(s.log_scales, np.float32),
+        f"{EXT}:OPACITY": s.opacity().reshape(n),
+        f"{EXT}:SH_DEGREE_0_COEF_0": np.ascontiguousarray(s.sh0, np.float32),
+    }
+    for k, name in enumerate(sh_attribute_names(s.sh_rest.shape[1])):
+        attrs[name] = np.ascontiguousarray(s.sh_rest[:, k, :], np.float32)
+    attrs["COLOR_0"] = np.concatenate([s.rgb(), s.opacity()[:, None]], axis=1)
+    if s.labelled:
+        attrs["_PART"] = np.ascontiguousarray(s.part, np.uint8)
+        attrs["_PART_CONF"] = np.ascontiguousarray(s.part_conf, np.float32)
+    return attrs
+
+
+def to_gltf(s: Splats, name: str = "splats") -> tuple[dict, bytes]:
+    """(glTF JSON document, binary buffer) for one node holding ``s``."""
+    attrs = splat_attributes(s)
+    blob = bytearray()
+    views, accessors, prim_attrs = [], [], {}
+    for key, arr in attrs.items():
+        arr = np.ascontiguousarray(arr)
+        width = 1 if arr.ndim == 1 else arr.shape[1]
+        while len(blob) % 4:
+            blob.append(0)
+        views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": arr.nbytes})
+        blob += arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        acc = {
+            "bufferView": len(views) - 1,
+            "componentType": _UBYTE if arr.dtype == np.uint8 else _FLOAT,
+            "count": int(len(arr)),
+            "type": _TYPES[width],
+        }
+        if key == "POSITION" and len(arr):
+            acc["min"] = [float(v) for v in arr.min(axis=0)]
+            acc["max"] = [float(v) for v in arr.max(axis=0)]
+        prim_attrs[key] = len(accessors)
+        accessors.append(acc)
+    while len(blob) % 4:
+        blob.append(0)
+    extras = {"sh_degree": s.sh_degree}
+    if s.labelled:
+        extras["part_classes"] = list(PART_NAMES)
+    doc = {
+        "asset": {"version": "2.0", "generator": "HumanCrafter Blender add-on"},
+        "extensionsUsed": [EXT],
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"name": name, "mesh": 0}],
+        "meshes": [
+            {
+                "name": name,
+                "primitives": [
+                    {
+                        "attributes": prim_attrs,
+                        "mode": 0,
+                        "extensions": {
+                            EXT: {
+                                "kernel": "ellipse",
+                                "colorSpace": "srgb_rec709_display",
+                                "sortingMethod": "cameraDistance",
+                                "projection": "perspective",
+                            }
+                        },
+                        "extras": extras,
+                    }
+                ],
+            }
+        ],
+        "buffers": [{"byteLength": len(blob)}],
+        "bufferViews": views,
+        "accessors": accessors,
+    }
+    return doc, bytes(blob)
+
+
+def write(path: str | Path, s: Splats, name: str = "splats") -> None:
+    """Write ``s`` as ``.glb`` (one binary file) or ``.gltf`` (+ ``.bin`` beside it)."""
+    path = Path(path)
+    doc, blob = to_gltf(s, name)
+    if path.suffix.lower() == ".gltf":
+        bin_path = path.with_suffix(".bin")
+        doc["buffers"][0]["uri"] = bin_path.name
+        bin_path.write_bytes(blob)
+        path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        return
+    js = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    js += b" " * (-len(js) % 4)
+    total = 12 + 8 + len(js) + 8 + len(blob)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<4sII", b"glTF", 2, total))
+        f.write(struct.pack("<I4s", len(js), b"JSON") + js)
+        f.write(struct.pack("<I4s", len(blob), b"BIN\x00") + blob)
+
+
+def read_attributes(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(glTF JSON, attribute name -> array) of the first primitive of a file written by
+    :func:`write` (used by tests and to check exports)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:4] == b"glTF":
+        jlen = struct.unpack_from("<I", data, 12)[0]
+        doc = json.loads(data[20 : 20 + jlen])
+        blen = struct.unpack_from("<I", data, 20 + jlen)[0]
+        blob = data[28 + jlen : 28 + jlen + blen]
+    else:
+        doc = json.loads(data)
+        blob = (path.parent / doc["buffers"][0]["uri"]).read_bytes()
+    prim = doc["meshes"][0]["primitives"][0]
+    out = {}
+    for key, idx in prim["attributes"].items():
+        acc = doc["accessors"][idx]
+        view = doc["bufferViews"][acc["bufferView"]]
+        dtype = np.uint8 if acc["componentType"] == _UBYTE else np.float32
+        width = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}[acc["type"]]
+        arr = np.frombuffer(blob, dtype, acc["count"] * width, view["byteOffset"])
+        out[key] = arr.reshape(acc["count"], width) if width > 1 else arr
+    return doc, out

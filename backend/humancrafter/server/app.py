@@ -1,0 +1,388 @@
+"""The FastAPI application: routes under ``/v1``, typed bodies, one-sentence errors.
+
+The routes only translate HTTP to :class:`~humancrafter.server.jobs.JobManager` calls;
+the checks that must run before a body is read (Host, token, size) are in
+:mod:`humancrafter.server.security`. ``docs/api.md`` describes the API with curl examples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..portable import splatfile
+from ..spz import splats_to_spz
+from .images import DEFAULT_MAX_PIXELS, ImageRejected, open_image
+from .jobs import FINAL, JOB_ID_RE, MAX_INPUTS, Job, JobManager, QueueFull
+from .schemas import (
+    ErrorDetail,
+    Health,
+    JobInfo,
+    JobList,
+    JobOptions,
+    LimitsInfo,
+    ModeInfo,
+    QueueInfo,
+)
+from .security import PUBLIC_PATHS, GuardMiddleware
+
+DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
+MAX_WAIT_S = 60.0
+
+
+@dataclass
+class ServerSettings:
+    """What the application needs besides the job manager.
+
+    Attributes:
+        token: the bearer token.
+        allowed_hosts: Host header names accepted (see ``security.allowed_host_names``).
+        max_upload_bytes: largest request body in bytes.
+        max_pixels: largest image (width * height) accepted.
+    """
+
+    token: str
+    allowed_hosts: frozenset[str]
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _errors(*codes: int, auth: bool = True) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "bad request (unreadable options, foreign Host header)",
+        401: "missing or wrong bearer token",
+        404: "no such job",
+        409: "the job is not done",
+        410: "the result was deleted by the storage limit",
+        413: "upload or image too large",
+        415: "not a PNG, JPEG or WebP image",
+        422: "invalid options or input",
+        429: "queue full; see Retry-After",
+    }
+    always = (400, 401) if auth else (400,)
+    return {c: {"model": ErrorDetail, "description": text[c]} for c in (*always, *codes)}
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def job_info(job: Job) -> JobInfo:
+    """The API view of a job record."""
+    data = asdict(job)
+    data["options"] = JobOptions(**job.options)
+    for internal in ("key", "num_images"):
+        data.pop(internal)
+    return JobInfo(**data)
+
+
+def parse_options(raw: str | None) -> JobOptions:
+    """The ``options`` form field: a JSON object, every key optional.
+
+    Raises:
+        HTTPException: 400 for text that is not a JSON object, 422 for a wrong value.
+    """
+    if raw is None or not raw.strip():
+        return JobOptions()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise HTTPException(
+            400, f"options is not valid JSON ({e.msg} at character {e.pos})"
+        ) from None
+    if not isinstance(data, dict):
+        raise HTTPException(400, 'options must be a JSON object such as {"mode": "prior"}')
+    try:
+        return JobOptions.model_validate(data)
+    except ValidationError as e:
+        raise HTTPException(422, "options: " + _first_error(e.errors())) from None
+
+
+def _first_error(errors: list[Any]) -> str:
+    err = errors[0]
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+    n = len(errors) - 1
+    more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
+    return f"{loc or 'request'}: {err.get('msg', 'invalid')}{more}"
+
+
+def create_app(manager: JobManager, settings: ServerSettings) -> FastAPI:
+    """The ASGI application serving ``manager`` (its workers start with the app)."""
+
+    # Events of the jobs someone long-polls (``wait``), set when the job is final.
+    finished: dict[str, asyncio.Event] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+
+        def wake(job_id: str) -> None:
+            event = finished.pop(job_id, None)
+            if event is not None:
+                event.set()
+
+        manager.on_final = lambda job_id: loop.call_soon_threadsafe(wake, job_id)
+        manager.start()
+        yield
+        await run_in_threadpool(manager.stop)
+
+    app = FastAPI(
+        title="HumanCrafter backend",
+        version=__version__,
+        description="A photo of a person in, semantic 3D Gaussian splats out.",
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        GuardMiddleware,
+        token=settings.token,
+        allowed_hosts=settings.allowed_hosts,
+        max_body_bytes=settings.max_upload_bytes,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _first_error(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        detail = f"internal error of the server ({type(exc).__name__}); see its log"
+        return JSONResponse({"detail": detail}, status_code=500)
+
+    def find(job_id: str) -> Job:
+        job = manager.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
+        if job is None:
+            raise HTTPException(404, f"there is no job with id {job_id[:64]!r}")
+        return job
+
+    @app.get("/v1/health", response_model=Health, responses=_errors(auth=False), tags=["server"])
+    async def health() -> Health:
+        """Version, device, available modes and queue state (no token needed)."""
+        return Health(
+            status="ok",
+            version=__version__,
+            device=manager.device,
+            modes={
+                m: ModeInfo(available=missing is None, missing=missing)
+                for m, missing in manager.modes.items()
+            },
+            queue=QueueInfo(
+                depth=manager.queue_depth(),
+                capacity=manager.limits.queue_capacity,
+                running=manager.running(),
+                workers=len(manager.pipelines),
+            ),
+            limits=LimitsInfo(
+                max_upload_bytes=settings.max_upload_bytes,
+                max_pixels=settings.max_pixels,
+                max_images=MAX_INPUTS,
+            ),
+        )
+
+    @app.post(
+        "/v1/jobs",
+        status_code=202,
+        response_model=JobInfo,
+        responses=_errors(413, 415, 422, 429),
+        tags=["jobs"],
+    )
+    async def create_job(
+        images: Annotated[
+            list[UploadFile],
+            File(description="1 to 4 PNG, JPEG or WebP images (multiview: one per view)"),
+        ],
+        options: Annotated[
+            str | None,
+            Form(description='JSON object, e.g. {"mode": "prior", "num_gaussians": 40000}'),
+        ] = None,
+    ) -> JobInfo:
+        """Queue a reconstruction. Answered at once (``cached: true``) when the same images
+        with the same options were reconstructed before."""
+        opts = parse_options(options)
+        if not 1 <= len(images) <= MAX_INPUTS:
+            raise HTTPException(422, f"send 1 to {MAX_INPUTS} images, not {len(images)}")
+        missing = manager.modes.get(opts.mode)
+        if missing is not None:
+            raise HTTPException(
+                422, f"mode {opts.mode!r} is not available on this server: {missing}"
+            )
+        if opts.azimuths_deg is not None and len(opts.azimuths_deg) != len(images):
+            raise HTTPException(
+                422,
+                f"options.azimuths_deg has {len(opts.azimuths_deg)} values for "
+                f"{len(images)} images; give one azimuth per image",
+            )
+        data = [await f.read() for f in images]
+
+        def check_and_submit() -> Job:
+            for i, d in enumerate(data):
+                open_image(d, f"image {i + 1}", settings.max_pixels)
+            return manager.submit(data, opts.model_dump())
+
+        try:
+            job = await run_in_threadpool(check_and_submit)
+        except ImageRejected as e:
+            raise HTTPException(e.status, str(e)) from None
+        except QueueFull as e:
+            raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+        return job_info(job)
+
+    @app.get("/v1/jobs", response_model=JobList, responses=_errors(422), tags=["jobs"])
+    async def list_jobs(
+        limit: Annotated[int, Query(ge=1, le=100, description="at most this many")] = 100,
+    ) -> JobList:
+        """Recent jobs, most recent first."""
+        return JobList(jobs=[job_info(j) for j in manager.recent(limit)])
+
+    @app.get(
+        "/v1/jobs/{job_id}", response_model=JobInfo, responses=_errors(404, 422), tags=["jobs"]
+    )
+    async def get_job(
+        job_id: str,
+        wait: Annotated[
+            float,
+            Query(
+                ge=0.0,
+                le=MAX_WAIT_S,
+                description="seconds to wait for the job to finish before answering",
+            ),
+        ] = 0.0,
+    ) -> JobInfo:
+        """The job's status, stage, progress and (once failed) error."""
+        job = find(job_id)
+        if wait > 0 and job.status not in FINAL:
+            event = finished.setdefault(job_id, asyncio.Event())
+            job = find(job_id)  # it may have finished before the event was registered
+            if job.status in FINAL:
+                finished.pop(job_id, None)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), wait)
+                job = find(job_id)
+        return job_info(job)
+
+    @app.post(
+        "/v1/jobs/{job_id}/cancel", response_model=JobInfo, responses=_errors(404), tags=["jobs"]
+    )
+    async def cancel_job(job_id: str) -> JobInfo:
+        """Cancel a queued or running job (a running one stops at its next stage); a
+        finished job is returned unchanged."""
+        find(job_id)
+        job = await run_in_threadpool(manager.cancel, job_id)
+        if job is None:
+            raise HTTPException(404, f"there is no job with id {job_id[:64]!r}")
+        return job_info(job)
+
+    async def result_file(job_id: str, name: str, what: str) -> bytes:
+        job = find(job_id)
+        if job.status != "done":
+            reason = f": {job.error}" if job.error else ""
+            raise HTTPException(
+                409, f"job {job_id} is {job.status}{reason}; the {what} exists once it is done"
+            )
+        data = await run_in_threadpool(manager.result, job, name)
+        if data is None:
+            raise HTTPException(
+                410, f"the {what} of job {job_id} was deleted by the server's storage limit"
+            )
+        return data
+
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/octet-stream": _BINARY}, "description": "PLY"},
+            **_errors(404, 409, 410),
+        },
+        tags=["results"],
+    )
+    async def get_result(job_id: str) -> Response:
+        """The semantic splat file (binary PLY with part labels, ``docs/format.md``)."""
+        data = await result_file(job_id, "splats.ply", "result")
+        disposition = f'attachment; filename="humancrafter-{job_id}.ply"'
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": disposition},
+        )
+
+    @app.get(
+        "/v1/jobs/{job_id}/preview",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": _BINARY}, "description": "PNG"},
+            **_errors(404, 409, 410),
+        },
+        tags=["results"],
+    )
+    async def get_preview(job_id: str) -> Response:
+        """Contact sheet of the result: turntable views in RGB and in part colours."""
+        data = await result_file(job_id, "preview.png", "preview")
+        return Response(data, media_type="image/png")
+
+    @app.post(
+        "/v1/convert/spz",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/octet-stream": _BINARY}, "description": "SPZ"},
+            **_errors(413, 422),
+        },
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/octet-stream": _BINARY}}
+        },
+        tags=["convert"],
+    )
+    async def convert_spz(request: Request) -> Response:
+        """Convert a splat PLY (the body) to SPZ; labels are dropped (SPZ has no place for
+        them)."""
+        body = await request.body()
+
+        def convert() -> bytes:
+            try:
+                splats = splatfile.loads(body)
+            except splatfile.SplatFileError as e:
+                raise HTTPException(422, f"the body is not a splat PLY file: {e}") from None
+            return splats_to_spz(splats)
+
+        data = await run_in_threadpool(convert)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": 'attachment; filename="splats.spz"'},
+        )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            for path, operations in schema["paths"].items():
+                if path not in PUBLIC_PATHS:
+                    for op in operations.values():
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = jsonable_encoder(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
