@@ -161,6 +161,7 @@ BAD_UPLOADS = {
     "tiny image": (lambda p: [png_bytes(Image.new("RGB", (64, 48)))], None, 422, "too small"),
     "PNG bomb": (lambda p: [png_bomb()], None, 413, "pixels"),
     "five images": (lambda p: [p] * 5, None, 422, "1 to 4 images"),
+    "two images for one view": (lambda p: [p, p], None, 422, "takes one image"),
     "bad option JSON": (lambda p: [p], '{"mode": "prior",', 400, "not valid JSON"),
     "options not an object": (lambda p: [p], "[1, 2]", 400, "JSON object"),
     "unknown mode": (lambda p: [p], '{"mode": "ultra"}', 422, "mode"),

@@ -221,6 +221,12 @@ def create_app(manager: JobManager, settings: ServerSettings) -> FastAPI:
             raise HTTPException(
                 422, f"mode {opts.mode!r} is not available on this server: {missing}"
             )
+        if opts.mode == "multiview" and len(images) < 2:
+            raise HTTPException(422, "mode 'multiview' takes 2 to 4 images, one per view")
+        if opts.mode != "multiview" and len(images) != 1:
+            raise HTTPException(
+                422, f"mode {opts.mode!r} takes one image, not {len(images)} (see 'multiview')"
+            )
         if opts.azimuths_deg is not None and len(opts.azimuths_deg) != len(images):
             raise HTTPException(
                 422,

@@ -314,7 +314,6 @@ class JobManager:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False
-        self._running = 0
         self._mean_run_s = 5.0
         self._threads: list[threading.Thread] = []
         self.on_final: Callable[[str], None] | None = None
@@ -370,7 +369,7 @@ class JobManager:
 
     def running(self) -> int:
         with self._lock:
-            return self._running
+            return sum(job.status == "running" for job in self._jobs.values())
 
     def _retry_after_locked(self) -> int:
         """Seconds until a queue slot is likely free: half a mean job time (the running
@@ -468,7 +467,6 @@ class JobManager:
                 job.stage = "starting"
                 job.updated_at = time.time()
                 job.timings["queued"] = round(job.updated_at - job.created_at, 4)
-                self._running += 1
                 self.store.save_job(job)
             started = time.perf_counter()
             try:
@@ -479,7 +477,6 @@ class JobManager:
             finally:
                 elapsed = time.perf_counter() - started
                 with self._lock:
-                    self._running -= 1
                     if job.status == "done" and not job.cached:
                         self._mean_run_s = 0.7 * self._mean_run_s + 0.3 * elapsed
             self._enforce_limits(time.time())
