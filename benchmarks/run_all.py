@@ -30,7 +30,11 @@ def main() -> int:
             if subprocess.run([sys.executable, str(script)], cwd=HERE).returncode:
                 failed.append(script.name)
     tables = [p.read_text().strip() for p in sorted((HERE / "results").glob("*.md"))]
-    body = "\n\n".join(t.replace("\n# ", "\n## ").replace("# ", "## ", 1) for t in tables)
+    # Each table's headings move one level down under this page's title.
+    demoted = [
+        "\n".join("#" + ln if ln.startswith("#") else ln for ln in t.splitlines()) for t in tables
+    ]
+    body = "\n\n".join(demoted)
     DOC.write_text(INTRO + "\n" + body + "\n")
     print(f"wrote {DOC}")
     if failed:

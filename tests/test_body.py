@@ -38,12 +38,7 @@ SMPL_ORDER = (
 ).split()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_skeleton_is_smpl_ordered_tree():

@@ -11,13 +11,7 @@ from humancrafter.body.mannequin import BodyParams, joints
 from humancrafter.body.poses import POSE_KINDS, sample_pose
 from humancrafter.body.skeleton import JOINT_IDS, limit_violation
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _landmarks(

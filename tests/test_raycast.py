@@ -23,13 +23,7 @@ from humancrafter.body.raycast import raycast, raycast_primitives
 from humancrafter.cameras import orbit_cameras, pixel_rays, project
 from humancrafter.portable.parts import PART_IDS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _single(

@@ -15,13 +15,7 @@ from humancrafter.cameras import Cameras, orbit_cameras
 from humancrafter.cli import main
 from humancrafter.synth import DEPTH_SCALE, load_view, sample_subject, splits, write_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _files(root: Path) -> dict[str, bytes]:
