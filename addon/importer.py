@@ -36,7 +36,7 @@ import numpy as np
 from . import meshdata
 from .axes import Placement
 from .portable.parts import NUM_PARTS, PART_NAMES
-from .portable.splatfile import Splats
+from .portable.splatfile import SH_C0, Splats
 
 SPLAT_PROP = "hc_splats"  # marks objects made by this module
 
@@ -74,7 +74,7 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
 def write_display_colour(mesh: bpy.types.Mesh, sh_dc: np.ndarray, opacity: np.ndarray) -> None:
     """Fill the ``Col`` colour attribute from f_dc (N, 3) and opacity (N,)."""
     col = np.empty((len(opacity), 4), np.float32)
-    col[:, :3] = srgb_to_linear(np.clip(0.5 + 0.28209479177387814 * sh_dc, 0.0, 1.0))
+    col[:, :3] = srgb_to_linear(np.clip(0.5 + SH_C0 * sh_dc, 0.0, 1.0))
     col[:, 3] = opacity
     meshdata.write(mesh, "Col", "FLOAT_COLOR", col)
     mesh.color_attributes.active_color_name = "Col"
