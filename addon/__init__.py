@@ -1,10 +1,14 @@
 """HumanCrafter for Blender: photo -> semantic Gaussian-splat human with parts, rig, export.
 
-Layout: pure modules (no bpy) for conversions and I/O -- :mod:`.axes`, :mod:`.client`,
-:mod:`.jobs`, :mod:`.gltf_splat`, ``portable`` (shared with the backend) -- and bpy
-modules for data and UI -- :mod:`.importer`, :mod:`.meshdata`, :mod:`.display`,
+Layout: pure modules (no bpy, testable without Blender) for conversions, planning and
+I/O -- :mod:`.axes` (frames), :mod:`.colour` (sRGB, display colours, recolouring),
+:mod:`.bones` (bones and weights from part labels), :mod:`.client` (HTTP), :mod:`.jobs`
+(worker threads), :mod:`.gltf_splat`, ``portable`` (shared with the backend) -- and bpy
+modules for data and UI -- :mod:`.meshdata`, :mod:`.importer`, :mod:`.display`,
 :mod:`.part_tools`, :mod:`.rigging`, :mod:`.exporter`, :mod:`.props`,
-:mod:`.preferences`, :mod:`.operators`, :mod:`.panel`.
+:mod:`.preferences`, :mod:`.operators` (which runs an import, then its display steps),
+:mod:`.panel`. No module imports one that imports it back, and the pure modules import
+without bpy; ``tests/test_imports.py`` checks both.
 """
 
 from __future__ import annotations

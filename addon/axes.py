@@ -37,21 +37,6 @@ def blender_to_model_axes(v: np.ndarray) -> np.ndarray:
     return np.stack([v[..., 0], v[..., 2], -v[..., 1]], axis=-1)
 
 
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product ``a * b`` of w x y z quaternions, (..., 4) each, broadcast."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a, np.float64), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b, np.float64), -1, 0)
-    return np.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        axis=-1,
-    )
-
-
 @dataclass(frozen=True)
 class Placement:
     """Where a model-frame splat set sits in Blender.

@@ -1,4 +1,5 @@
-"""HTTP client for the HumanCrafter backend (standard library only, no bpy).
+"""HTTP client for the HumanCrafter backend (standard library and ``portable`` only, no
+bpy).
 
 Speaks the ``/v1`` contract of ``docs/api.md``. Safe to use from a worker thread: it
 touches no Blender data. Every failure becomes :class:`BackendError` whose message is one
@@ -23,8 +24,9 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 
-DEFAULT_URL = "http://127.0.0.1:8765"
-API = "/v1"
+from .portable.config import API_PREFIX, DEFAULT_HOST, DEFAULT_PORT
+
+DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 
 class BackendError(Exception):
@@ -155,7 +157,7 @@ class Client:
                 "or use a backend on this computer.",
                 "offline",
             )
-        req = urllib.request.Request(self.base_url + API + path, data=body, method=method)
+        req = urllib.request.Request(self.base_url + API_PREFIX + path, data=body, method=method)
         if ctype:
             req.add_header("Content-Type", ctype)
         if auth and self.token:

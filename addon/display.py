@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bpy
 
-from .importer import srgb_to_linear
+from .colour import srgb_to_linear
 from .portable.parts import NUM_PARTS, PALETTE
 
 MODIFIER = "HumanCrafter Display"

@@ -35,8 +35,9 @@ import numpy as np
 
 from . import meshdata
 from .axes import Placement
+from .colour import display_colours
 from .portable.parts import NUM_PARTS, PART_NAMES
-from .portable.splatfile import SH_C0, Splats
+from .portable.splatfile import Splats
 
 SPLAT_PROP = "hc_splats"  # marks objects made by this module
 
@@ -59,24 +60,9 @@ class ImportReport:
         return "; ".join([text, *self.notes]) + "."
 
 
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] -> linear (same shape, float32)."""
-    c = np.asarray(c, np.float32)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    """Linear values in [0, 1] -> sRGB-encoded (same shape, float32)."""
-    c = np.clip(np.asarray(c, np.float32), 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
 def write_display_colour(mesh: bpy.types.Mesh, sh_dc: np.ndarray, opacity: np.ndarray) -> None:
     """Fill the ``Col`` colour attribute from f_dc (N, 3) and opacity (N,)."""
-    col = np.empty((len(opacity), 4), np.float32)
-    col[:, :3] = srgb_to_linear(np.clip(0.5 + SH_C0 * sh_dc, 0.0, 1.0))
-    col[:, 3] = opacity
-    meshdata.write(mesh, "Col", "FLOAT_COLOR", col)
+    meshdata.write(mesh, "Col", "FLOAT_COLOR", display_colours(sh_dc, opacity))
     mesh.color_attributes.active_color_name = "Col"
     mesh.color_attributes.render_color_index = mesh.color_attributes.find("Col")
 
@@ -130,11 +116,11 @@ def create_object(
     name: str,
     target_height: float = 1.75,
     collection: bpy.types.Collection | None = None,
-    display: bool = True,
 ) -> tuple[bpy.types.Object, ImportReport]:
     """A new splat object for ``s`` (model frame), ``target_height`` metres tall, linked
-    to ``collection`` (default: the scene's active collection), with the display node
-    set-up and the scene's part materials when ``display`` is set."""
+    to ``collection`` (default: the scene's active collection), with every attribute and
+    the part groups. The display, the scene's part materials and the part list are the
+    caller's next step (``operators.present_import``)."""
     placement = Placement.fit(s.means, target_height)
     mesh = bpy.data.meshes.new(name)
     build_mesh(mesh, s, placement)
@@ -146,18 +132,6 @@ def create_object(
     report = ImportReport(count=len(s), labelled=s.labelled)
     if s.labelled:
         report.parts = make_part_groups(obj, s.part)
-    if display:
-        from . import display as display_mod
-        from . import part_tools
-
-        display_mod.ensure_display(obj)
-        applied = part_tools.apply_scene_materials(obj, bpy.context.scene)
-        if applied:
-            report.notes.append(f"part materials applied to {', '.join(applied)}")
-    if s.labelled:
-        from . import part_tools
-
-        part_tools.refresh_part_list(obj)
     return obj, report
 
 

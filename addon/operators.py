@@ -14,7 +14,7 @@ import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import display, exporter, importer, part_tools, rigging
-from .client import BackendError
+from .client import BackendError, is_local
 from .jobs import HealthCheck, LocalBackend, ReconstructTask
 from .portable import splatfile
 from .portable.parts import PART_NAMES
@@ -84,6 +84,17 @@ def _ensure_polling() -> None:
         bpy.app.timers.register(poll_tasks, first_interval=POLL_S)
 
 
+def present_import(obj: bpy.types.Object, report: importer.ImportReport, scene) -> None:
+    """What follows :func:`importer.create_object` in both import paths: the display node
+    set-up, the scene's part materials (named in ``report``) and the sidebar's part list."""
+    display.ensure_display(obj)
+    applied = part_tools.apply_scene_materials(obj, scene)
+    if applied:
+        report.notes.append(f"part materials applied to {', '.join(applied)}")
+    if report.labelled:
+        part_tools.refresh_part_list(obj)
+
+
 def _import_result(scene, data: bytes, warnings: list[str]) -> None:
     st = scene.humancrafter
     try:
@@ -92,6 +103,7 @@ def _import_result(scene, data: bytes, warnings: list[str]) -> None:
         st.status, st.message = "failed", f"The backend's result is not a valid splat file: {e}"
         return
     obj, report = importer.create_object(splats, "HumanCrafter", st.target_height, scene.collection)
+    present_import(obj, report, scene)
     for o in scene.objects:
         o.select_set(o == obj)
     bpy.context.view_layer.objects.active = obj
@@ -234,7 +246,7 @@ class HC_OT_start_backend(bpy.types.Operator):
         st = _settings(context)
         try:
             client = make_client(context)
-            if not client.base_url.startswith("http://") or not _is_local(client.base_url):
+            if not client.base_url.startswith("http://") or not is_local(client.base_url):
                 raise ValueError(
                     "the backend URL is not on this computer, so it cannot be started here"
                 )
@@ -246,12 +258,6 @@ class HC_OT_start_backend(bpy.types.Operator):
         st.connection = TASKS["backend"].line
         _ensure_polling()
         return {"FINISHED"}
-
-
-def _is_local(url: str) -> bool:
-    from .client import is_local
-
-    return is_local(url)
 
 
 class HC_OT_view_add(bpy.types.Operator):
@@ -307,6 +313,7 @@ class HC_OT_import_splats(bpy.types.Operator, ImportHelper):
         obj, report = importer.create_object(
             splats, bpy.path.display_name_from_filepath(self.filepath), self.target_height
         )
+        present_import(obj, report, context.scene)
         for o in context.view_layer.objects:
             o.select_set(o == obj)
         context.view_layer.objects.active = obj

@@ -11,15 +11,9 @@ import bpy
 import numpy as np
 
 from . import display, meshdata
-from .importer import (
-    SPLAT_PROP,
-    linear_to_srgb,
-    make_part_groups,
-    srgb_to_linear,
-    write_display_colour,
-)
+from .colour import recoloured_sh_dc, srgb_to_linear
+from .importer import SPLAT_PROP, make_part_groups, write_display_colour
 from .portable.parts import NUM_PARTS, PALETTE, PART_NAMES, part_id
-from .portable.splatfile import SH_C0
 
 SCENE_MATERIALS = "hc_part_materials"
 
@@ -38,11 +32,6 @@ def hidden(obj: bpy.types.Object) -> np.ndarray:
     if "hc_hidden" in obj.data.attributes:
         return meshdata.read(obj.data, "hc_hidden")
     return np.zeros(len(obj.data.vertices), bool)
-
-
-def part_counts(obj: bpy.types.Object) -> np.ndarray:
-    """(28,) number of points of each class."""
-    return np.bincount(labels(obj), minlength=NUM_PARTS)
 
 
 def refresh_part_list(obj: bpy.types.Object) -> None:
@@ -193,20 +182,16 @@ def recolour(obj: bpy.types.Object, pid: int, colour: tuple[float, float, float]
     """Recolour part ``pid`` to the (linear) ``colour``, keeping each point's shading.
 
     Each point's new sRGB colour is ``colour`` x (its luminance / the part's mean
-    luminance); the view-dependent SH bands of those points are cleared so the new
-    colour looks the same from every side. Returns the number of points changed.
+    luminance) (:func:`.colour.recoloured_sh_dc`); the view-dependent SH bands of those
+    points are cleared so the new colour looks the same from every side. Returns the
+    number of points changed.
     """
     mesh = obj.data
     mask = labels(obj) == pid
     if not mask.any():
         raise ValueError(f"'{obj.name}' has no points labelled {PART_NAMES[pid]}")
     sh = meshdata.read(mesh, "sh_dc")
-    rgb = np.clip(0.5 + SH_C0 * sh[mask], 0.0, 1.0)
-    lum = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    shade = lum / max(float(lum.mean()), 1e-6)
-    target = linear_to_srgb(np.asarray(colour, np.float32))
-    new_rgb = np.clip(target[None, :] * shade[:, None], 0.0, 1.0)
-    sh[mask] = (new_rgb - 0.5) / SH_C0
+    sh[mask] = recoloured_sh_dc(sh[mask], colour)
     meshdata.write(mesh, "sh_dc", "FLOAT_VECTOR", sh)
     k = 0
     while f"sh_rest_{k:02d}" in mesh.attributes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import bpy
 
+from . import display, part_tools
+
 MODES = (
     ("fast", "Fast", "One photo; body prior posed from the photo (CPU)"),
     ("multiview", "Multi-view", "2-4 views of the person, each with its azimuth"),
@@ -14,15 +16,11 @@ MODES = (
 
 
 def _visible_update(self, context):
-    from . import part_tools
-
     obj = self.id_data
     part_tools.set_visible(obj, [self.part_id], self.visible)
 
 
 def _part_colours_update(self, context):
-    from . import display
-
     display.set_part_colours(self, self.hc_show_part_colours)
 
 
@@ -53,7 +51,8 @@ class HCSceneSettings(bpy.types.PropertyGroup):
     image: bpy.props.PointerProperty(name="Image", type=bpy.types.Image)
     azimuth: bpy.props.FloatProperty(name="Azimuth", default=0.0, min=-180.0, max=360.0)
     views: bpy.props.CollectionProperty(type=HCView)
-    # "prior" until the trained checkpoint ships; then "fast" becomes the default (DESIGN.md).
+    # "prior" until the trained checkpoint ships; then "fast" becomes the default
+    # (docs/design.md, "Pipeline modes").
     mode: bpy.props.EnumProperty(name="Mode", items=MODES, default="prior")
     target_height: bpy.props.FloatProperty(
         name="Height", description="Height of the person in the scene", default=1.75,

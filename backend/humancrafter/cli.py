@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .portable.config import DEFAULT_HOST, DEFAULT_PORT
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -92,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_render)
 
     p = sub.add_parser("serve", help="run the reconstruction service the Blender add-on uses")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--data-dir", type=Path, help="jobs and results (default: user data dir)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --host other than loopback")
     p.add_argument(

@@ -14,7 +14,7 @@ Frames and units:
   front of them), person's left = +x, about one unit tall. :func:`world_to_model` converts
   mediapipe's world landmarks to it, with the pelvis (mid-hip) at the origin.
 
-Every way a photo can be unusable raises :class:`~humancrafter.pipeline.InputError` with
+Every way a photo can be unusable raises :class:`~humancrafter.errors.InputError` with
 one sentence an artist understands; a person partly outside the frame is reconstructed
 and the missing regions are named in :attr:`PhotoAnalysis.warnings`.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .pipeline import InputError
+from .errors import InputError
 
 MIN_SIDE = 128
 """Shortest accepted image side in pixels."""

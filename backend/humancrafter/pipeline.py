@@ -1,10 +1,12 @@
-"""Reconstruction modes behind one entry point: images in, semantic splats and a preview out.
+"""Reconstruction behind one entry point: images in, semantic splats and a preview out.
 
 The CLI (`humancrafter reconstruct`) and the HTTP service both call :class:`Pipeline`.
-A ``Pipeline`` is built once per device and kept warm (models loaded in ``__init__`` or
-lazily on first use); :meth:`Pipeline.run` is called per job.
+A ``Pipeline`` is built once per device and kept warm (the photo front-end and each mode's
+runner load in ``__init__``); :meth:`Pipeline.run` is called per job. It validates the
+options, hands the job to its mode's runner (:mod:`humancrafter.modes`, one module per
+mode, registered in :data:`RUNNERS`) and renders the preview contact sheet.
 
-Modes (DESIGN.md "Pipeline modes"):
+Modes (``docs/design.md``, "Pipeline modes"):
 
 - ``prior``: body prior only, no network (the baseline and fallback; CPU).
 - ``fast``: the HumanCrafter network with the body prior posed from the photo (default
@@ -12,53 +14,72 @@ Modes (DESIGN.md "Pipeline modes"):
 - ``multiview``: 2-4 views with their azimuths.
 - ``full``: SV3D multi-view diffusion guided by body normal maps; local weights, CUDA.
 
-A mode that cannot run here is reported by :func:`available_modes` with what it needs.
+A mode that cannot run here is reported by :meth:`Pipeline.available_modes` with what it
+needs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from PIL import Image
 
+from .errors import Cancelled, InputError
+from .modes.base import (
+    MAX_GAUSSIANS,
+    MIN_GAUSSIANS,
+    MODES,
+    Mode,
+    ModeContext,
+    ModeRunner,
+    ReconstructOptions,
+    RunnerFactory,
+)
+from .modes.prior import PriorRunner
 from .portable.splatfile import Splats
 
-Mode = Literal["prior", "fast", "multiview", "full"]
-MODES: tuple[str, ...] = ("prior", "fast", "multiview", "full")
+__all__ = [
+    "MAX_GAUSSIANS",
+    "MIN_GAUSSIANS",
+    "MODES",
+    "RUNNERS",
+    "Cancelled",
+    "CancelFn",
+    "InputError",
+    "Mode",
+    "Pipeline",
+    "ProgressFn",
+    "ReconstructOptions",
+    "ReconstructResult",
+    "reconstruct_file",
+    "resolve_device",
+    "run_demo",
+]
 
 ProgressFn = Callable[[str, float], None]
 """progress(stage_name, fraction_done_of_the_whole_job in [0, 1])."""
 CancelFn = Callable[[], bool]
 """Returns True once the job should stop; checked between stages at the latest."""
 
+RUNNERS: dict[str, RunnerFactory] = {PriorRunner.name: PriorRunner}
+"""The modes that have a runner (:mod:`humancrafter.modes`), by name."""
 
-class InputError(ValueError):
-    """The input cannot be reconstructed (not a person, too small, ...); the message says
-    why in words an artist understands. The service answers it with a 4xx."""
-
-
-class Cancelled(Exception):
-    """Raised by :meth:`Pipeline.run` when ``should_cancel`` returned True."""
+_CHECKPOINT = "needs the trained HumanCrafter checkpoint, which is not shipped yet"
 
 
-@dataclass
-class ReconstructOptions:
-    """Options of one reconstruction.
-
-    Attributes:
-        mode: which pipeline (see module docstring).
-        azimuths_deg: per-view azimuth for ``multiview`` (one per image, first usually 0).
-        num_gaussians: target number of Gaussians in the output.
-        seed: random seed; the same inputs and options give the same output.
-    """
-
-    mode: Mode = "prior"
-    azimuths_deg: list[float] | None = None
-    num_gaussians: int = 40_000
-    seed: int = 0
+def _not_built(mode: str, device: str) -> str:
+    """What a mode without a runner needs, as :meth:`Pipeline.available_modes` says it."""
+    if mode != "full":
+        return _CHECKPOINT
+    if device == "cuda":
+        return "needs local SV3D and DINOv2 weights and the trained HumanCrafter checkpoint"
+    return (
+        "needs a CUDA GPU (this machine has none), local SV3D and DINOv2 weights "
+        "and the trained HumanCrafter checkpoint"
+    )
 
 
 @dataclass
@@ -78,22 +99,6 @@ class ReconstructResult:
     warnings: list[str] = field(default_factory=list)
 
 
-MIN_GAUSSIANS = 20_000
-MAX_GAUSSIANS = 1_000_000
-
-_STAGES: tuple[tuple[str, float], ...] = (
-    ("photo", 0.05),
-    ("outfit", 0.01),
-    ("fit", 0.08),
-    ("surface", 0.30),
-    ("camera", 0.03),
-    ("colour", 0.03),
-    ("splats", 0.01),
-    ("preview", 0.49),
-)
-"""Stages of a ``prior`` job and their rough share of its time (for progress fractions)."""
-
-
 def resolve_device(device: str = "auto") -> str:
     """The device to use: "auto" means "cuda" when torch sees a GPU, else "cpu"."""
     import torch
@@ -107,12 +112,32 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def _checked_gaussians(value: object) -> int:
+    try:
+        n = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise InputError(f"the number of Gaussians must be a whole number, not {value!r}") from None
+    if not MIN_GAUSSIANS <= n <= MAX_GAUSSIANS:
+        raise InputError(
+            f"the number of Gaussians must be between {MIN_GAUSSIANS:,} and "
+            f"{MAX_GAUSSIANS:,}, not {n:,}"
+        )
+    return n
+
+
+def _check_are_images(images: list[Image.Image]) -> None:
+    for i, image in enumerate(images):
+        if not isinstance(image, Image.Image):
+            what = "the photo" if len(images) == 1 else f"image {i + 1}"
+            raise InputError(f"{what} is not an image (got a {type(image).__name__})")
+
+
 class Pipeline:
     """Images in, labelled splats and a preview out, for every mode that can run here.
 
-    Build one per process and keep it: the photo models load once in ``__init__``.
-    :meth:`run` may be called from any thread (one job at a time per front-end; the
-    front-end serialises its own calls).
+    Build one per process and keep it: the photo models and the runners load once in
+    ``__init__``. :meth:`run` may be called from any thread (one job at a time per
+    front-end; the front-end serialises its own calls).
 
     Args:
         device: "auto", "cpu" or "cuda".
@@ -133,37 +158,31 @@ class Pipeline:
     ) -> None:
         self.device = resolve_device(device)
         self.preview_views, self.preview_size = preview_views, preview_size
-        self._front_end = None
-        self._photo_missing: str | None = None
+        context = ModeContext(self.device)
         try:
             from .photo import PhotoFrontEnd
 
-            self._front_end = PhotoFrontEnd()
+            context.photo = PhotoFrontEnd()
         except ImportError as e:
-            self._photo_missing = (
+            context.photo_missing = (
                 f"the photo extra is not installed ({e.name}); "
                 "install it with: pip install 'humancrafter[photo]'"
             )
-        self._smpl_body = None
         if smpl_dir is not None:
             from .smpl_adapter import SMPLBody
 
-            self._smpl_body = SMPLBody(smpl_dir)
+            context.smpl_body = SMPLBody(smpl_dir)
+        self._runners: dict[str, ModeRunner] = {
+            name: factory(context) for name, factory in RUNNERS.items()
+        }
 
     def available_modes(self) -> dict[str, str | None]:
         """Mode -> None if it can run here, else one sentence saying what it needs."""
-        checkpoint = "needs the trained HumanCrafter checkpoint, which is not shipped yet"
-        full = (
-            "needs local SV3D and DINOv2 weights and the trained HumanCrafter checkpoint"
-            if self.device == "cuda"
-            else "needs a CUDA GPU (this machine has none), local SV3D and DINOv2 weights "
-            "and the trained HumanCrafter checkpoint"
-        )
         return {
-            "prior": self._photo_missing,
-            "fast": checkpoint,
-            "multiview": checkpoint,
-            "full": full,
+            mode: self._runners[mode].available()
+            if mode in self._runners
+            else _not_built(mode, self.device)
+            for mode in MODES
         }
 
     def run(
@@ -176,7 +195,7 @@ class Pipeline:
         """Reconstruct one person.
 
         Args:
-            images: the photo(s); ``prior`` takes exactly one.
+            images: the photo(s); how many depends on the mode (``prior``: exactly one).
             options: mode, number of Gaussians, seed.
             progress: called as progress(stage, fraction of the whole job done) when each
                 stage starts, and ("done", 1.0) at the end.
@@ -194,31 +213,24 @@ class Pipeline:
         missing = self.available_modes()[mode]
         if missing is not None:
             raise InputError(f"mode '{mode}' cannot run here: it {missing}")
-        try:
-            n = int(options.num_gaussians)
-        except (TypeError, ValueError):
-            raise InputError(
-                f"the number of Gaussians must be a whole number, not {options.num_gaussians!r}"
-            ) from None
-        if not MIN_GAUSSIANS <= n <= MAX_GAUSSIANS:
-            raise InputError(
-                f"the number of Gaussians must be between {MIN_GAUSSIANS:,} and "
-                f"{MAX_GAUSSIANS:,}, not {n:,}"
-            )
-        if len(images) != 1:
-            raise InputError(f"mode 'prior' takes exactly one photo, not {len(images)}")
-        if not isinstance(images[0], Image.Image):
-            raise InputError(f"the photo is not an image (got a {type(images[0]).__name__})")
+        runner = self._runners[mode]
+        options = dataclasses.replace(
+            options, num_gaussians=_checked_gaussians(options.num_gaussians)
+        )
+        runner.check_images(images)
+        _check_are_images(images)
 
         from .preview import contact_sheet
-        from .prior import reconstruct_prior
 
-        starts = {}
+        shares = dict(runner.stages)
+        shares["preview"] = 1.0 - sum(shares.values())
+        starts: dict[str, float] = {}
         fraction = 0.0
-        shares = dict(_STAGES)
 
         def step(name: str) -> None:
             nonlocal fraction
+            if name not in shares:
+                raise ValueError(f"mode '{mode}' reported stage {name!r}, not in its stages")
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled before stage '{name}'")
             if starts:
@@ -227,13 +239,7 @@ class Pipeline:
             if progress is not None:
                 progress(name, min(fraction, 1.0))
 
-        step("photo")
-        assert self._front_end is not None
-        analysis = self._front_end.analyze(images[0])
-        photo_seconds = time.perf_counter() - starts["photo"]
-        splats, timings, warnings = reconstruct_prior(
-            analysis, n, options.seed, smpl_body=self._smpl_body, step=step
-        )
+        splats, timings, warnings = runner.run(images, options, step)
         step("preview")
         buf = io.BytesIO()
         backend = "cpu" if self.device == "cpu" else "auto"
@@ -249,8 +255,8 @@ class Pipeline:
         return ReconstructResult(
             splats=splats,
             preview_png=buf.getvalue(),
-            timings={"photo": photo_seconds, **timings, "preview": preview_seconds},
-            warnings=analysis.warnings + warnings,
+            timings={**timings, "preview": preview_seconds},
+            warnings=list(warnings),
         )
 
 

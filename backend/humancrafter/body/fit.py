@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .mannequin import BodyParams
+from .params import BodyParams
 from .skeleton import (
     JOINT_IDS,
     NUM_JOINTS,

@@ -1,5 +1,6 @@
-"""Where the backend keeps its access token and data; shared with the Blender add-on so
-that the add-on finds a local backend's token without being told.
+"""Where the backend listens and keeps its access token and data; shared with the Blender
+add-on so that both agree on the address and the add-on finds a local backend's token
+without being told.
 
 Standard library only. ``HUMANCRAFTER_CONFIG_DIR`` overrides the folder (tests use it).
 """
@@ -10,8 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+DEFAULT_HOST = "127.0.0.1"
+"""The address ``humancrafter serve`` binds and the add-on calls by default (loopback)."""
 DEFAULT_PORT = 8765
+"""The port ``humancrafter serve`` listens on and the add-on calls by default."""
 API_PREFIX = "/v1"
+"""The path prefix of every route of the HTTP API (``docs/api.md``)."""
 
 
 def config_dir() -> Path:

@@ -1,4 +1,4 @@
-"""The 28 Sapiens (Goliath) body-part classes: ids, names, colours, left/right pairs.
+"""The 28 Sapiens (Goliath) body-part classes: ids, names, colours, left/right mirror.
 
 This is the one place the taxonomy is written down. Class ids are the indices into
 :data:`PART_NAMES`; "left" and "right" are the person's own. Colours are Sapiens'
@@ -59,11 +59,6 @@ def _mirror_name(name: str) -> str:
 
 MIRROR: np.ndarray = np.array([PART_IDS[_mirror_name(n)] for n in PART_NAMES], dtype=np.int64)
 """(28,) id of the class seen in a left/right mirror image (identity for unpaired classes)."""
-
-LEFT_RIGHT_PAIRS: tuple[tuple[int, int], ...] = tuple(
-    (i, int(MIRROR[i])) for i, n in enumerate(PART_NAMES) if n.startswith("Left_")
-)
-"""(left id, right id) for every paired class."""
 
 
 def part_id(name: str) -> int:

@@ -1,8 +1,11 @@
 """The FastAPI application: routes under ``/v1``, typed bodies, one-sentence errors.
 
-The routes only translate HTTP to :class:`~humancrafter.server.jobs.JobManager` calls;
-the checks that must run before a body is read (Host, token, size) are in
-:mod:`humancrafter.server.security`. ``docs/api.md`` describes the API with curl examples.
+The routes live on the module-level :data:`router` and only translate HTTP to
+:class:`~humancrafter.server.jobs.JobManager` calls; they reach the manager and the
+settings of their application through FastAPI dependencies (:func:`app_state`, kept on
+``app.state`` by :func:`create_app`). The checks that must run before a body is read
+(Host, token, size) are in :mod:`humancrafter.server.security`. ``docs/api.md`` describes
+the API with curl examples.
 """
 
 from __future__ import annotations
@@ -12,10 +15,20 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -25,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..portable import splatfile
+from ..portable.config import API_PREFIX
 from ..spz import splats_to_spz
 from .images import DEFAULT_MAX_PIXELS, ImageRejected, open_image
 from .jobs import FINAL, JOB_ID_RE, MAX_INPUTS, Job, JobManager, QueueFull
@@ -38,7 +52,7 @@ from .schemas import (
     ModeInfo,
     QueueInfo,
 )
-from .security import PUBLIC_PATHS, GuardMiddleware
+from .security import OPENAPI_PATH, PUBLIC_PATHS, GuardMiddleware
 
 DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
 MAX_WAIT_S = 60.0
@@ -59,6 +73,29 @@ class ServerSettings:
     allowed_hosts: frozenset[str]
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass
+class AppState:
+    """What the routes of one application share (``app.state.humancrafter``).
+
+    Attributes:
+        manager: the job manager. settings: see :class:`ServerSettings`.
+        finished: events of the jobs someone long-polls (``wait``), set when the job is
+            final.
+    """
+
+    manager: JobManager
+    settings: ServerSettings
+    finished: dict[str, asyncio.Event] = field(default_factory=dict)
+
+
+def app_state(request: Request) -> AppState:
+    """The dependency that gives a route its application's :class:`AppState`."""
+    return request.app.state.humancrafter
+
+
+State = Annotated[AppState, Depends(app_state)]
 
 
 def _errors(*codes: int, auth: bool = True) -> dict[int | str, dict[str, Any]]:
@@ -119,276 +156,292 @@ def _first_error(errors: list[Any]) -> str:
     return f"{loc or 'request'}: {err.get('msg', 'invalid')}{more}"
 
 
+def _find(state: AppState, job_id: str) -> Job:
+    """The job with id ``job_id``, or a 404."""
+    job = state.manager.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
+    if job is None:
+        raise HTTPException(404, f"there is no job with id {job_id[:64]!r}")
+    return job
+
+
+router = APIRouter(prefix=API_PREFIX)
+"""Every route of the API; :func:`create_app` mounts it."""
+
+
+@router.get("/health", response_model=Health, responses=_errors(auth=False), tags=["server"])
+async def health(state: State) -> Health:
+    """Version, device, available modes and queue state (no token needed)."""
+    manager, settings = state.manager, state.settings
+    return Health(
+        status="ok",
+        version=__version__,
+        device=manager.device,
+        modes={
+            m: ModeInfo(available=missing is None, missing=missing)
+            for m, missing in manager.modes.items()
+        },
+        queue=QueueInfo(
+            depth=manager.queue_depth(),
+            capacity=manager.limits.queue_capacity,
+            running=manager.running(),
+            workers=len(manager.pipelines),
+        ),
+        limits=LimitsInfo(
+            max_upload_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_pixels,
+            max_images=MAX_INPUTS,
+        ),
+    )
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobInfo,
+    responses=_errors(413, 415, 422, 429),
+    tags=["jobs"],
+)
+async def create_job(
+    state: State,
+    images: Annotated[
+        list[UploadFile],
+        File(description="1 to 4 PNG, JPEG or WebP images (multiview: one per view)"),
+    ],
+    options: Annotated[
+        str | None,
+        Form(description='JSON object, e.g. {"mode": "prior", "num_gaussians": 40000}'),
+    ] = None,
+) -> JobInfo:
+    """Queue a reconstruction. Answered at once (``cached: true``) when the same images
+    with the same options were reconstructed before."""
+    manager, max_pixels = state.manager, state.settings.max_pixels
+    opts = parse_options(options)
+    if not 1 <= len(images) <= MAX_INPUTS:
+        raise HTTPException(422, f"send 1 to {MAX_INPUTS} images, not {len(images)}")
+    missing = manager.modes.get(opts.mode)
+    if missing is not None:
+        raise HTTPException(422, f"mode {opts.mode!r} is not available on this server: {missing}")
+    if opts.mode == "multiview" and len(images) < 2:
+        raise HTTPException(422, "mode 'multiview' takes 2 to 4 images, one per view")
+    if opts.mode != "multiview" and len(images) != 1:
+        raise HTTPException(
+            422, f"mode {opts.mode!r} takes one image, not {len(images)} (see 'multiview')"
+        )
+    if opts.azimuths_deg is not None and len(opts.azimuths_deg) != len(images):
+        raise HTTPException(
+            422,
+            f"options.azimuths_deg has {len(opts.azimuths_deg)} values for "
+            f"{len(images)} images; give one azimuth per image",
+        )
+    data = [await f.read() for f in images]
+
+    def check_and_submit() -> Job:
+        for i, d in enumerate(data):
+            open_image(d, f"image {i + 1}", max_pixels)
+        return manager.submit(data, opts.model_dump())
+
+    try:
+        job = await run_in_threadpool(check_and_submit)
+    except ImageRejected as e:
+        raise HTTPException(e.status, str(e)) from None
+    except QueueFull as e:
+        raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
+    return job_info(job)
+
+
+@router.get("/jobs", response_model=JobList, responses=_errors(422), tags=["jobs"])
+async def list_jobs(
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=100, description="at most this many")] = 100,
+) -> JobList:
+    """Recent jobs, most recent first."""
+    return JobList(jobs=[job_info(j) for j in state.manager.recent(limit)])
+
+
+@router.get("/jobs/{job_id}", response_model=JobInfo, responses=_errors(404, 422), tags=["jobs"])
+async def get_job(
+    state: State,
+    job_id: str,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=MAX_WAIT_S,
+            description="seconds to wait for the job to finish before answering",
+        ),
+    ] = 0.0,
+) -> JobInfo:
+    """The job's status, stage, progress and (once failed) error."""
+    job = _find(state, job_id)
+    if wait > 0 and job.status not in FINAL:
+        event = state.finished.setdefault(job_id, asyncio.Event())
+        job = _find(state, job_id)  # it may have finished before the event was registered
+        if job.status in FINAL:
+            state.finished.pop(job_id, None)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
+            job = _find(state, job_id)
+    return job_info(job)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobInfo, responses=_errors(404), tags=["jobs"])
+async def cancel_job(state: State, job_id: str) -> JobInfo:
+    """Cancel a queued or running job (a running one stops at its next stage); a
+    finished job is returned unchanged."""
+    _find(state, job_id)
+    job = await run_in_threadpool(state.manager.cancel, job_id)
+    if job is None:
+        raise HTTPException(404, f"there is no job with id {job_id[:64]!r}")
+    return job_info(job)
+
+
+async def result_file(state: AppState, job_id: str, name: str, what: str) -> bytes:
+    """The bytes of a done job's result file ``name`` (409 before, 410 once evicted)."""
+    job = _find(state, job_id)
+    if job.status != "done":
+        reason = f": {job.error}" if job.error else ""
+        raise HTTPException(
+            409, f"job {job_id} is {job.status}{reason}; the {what} exists once it is done"
+        )
+    data = await run_in_threadpool(state.manager.result, job, name)
+    if data is None:
+        raise HTTPException(
+            410, f"the {what} of job {job_id} was deleted by the server's storage limit"
+        )
+    return data
+
+
+@router.get(
+    "/jobs/{job_id}/result",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": _BINARY}, "description": "PLY"},
+        **_errors(404, 409, 410),
+    },
+    tags=["results"],
+)
+async def get_result(state: State, job_id: str) -> Response:
+    """The semantic splat file (binary PLY with part labels, ``docs/format.md``)."""
+    data = await result_file(state, job_id, "splats.ply", "result")
+    disposition = f'attachment; filename="humancrafter-{job_id}.ply"'
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": disposition},
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/preview",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": _BINARY}, "description": "PNG"},
+        **_errors(404, 409, 410),
+    },
+    tags=["results"],
+)
+async def get_preview(state: State, job_id: str) -> Response:
+    """Contact sheet of the result: turntable views in RGB and in part colours."""
+    data = await result_file(state, job_id, "preview.png", "preview")
+    return Response(data, media_type="image/png")
+
+
+@router.post(
+    "/convert/spz",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": _BINARY}, "description": "SPZ"},
+        **_errors(413, 422),
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/octet-stream": _BINARY}}
+    },
+    tags=["convert"],
+)
+async def convert_spz(request: Request) -> Response:
+    """Convert a splat PLY (the body) to SPZ; labels are dropped (SPZ has no place for
+    them)."""
+    body = await request.body()
+
+    def convert() -> bytes:
+        try:
+            splats = splatfile.loads(body)
+        except splatfile.SplatFileError as e:
+            raise HTTPException(422, f"the body is not a splat PLY file: {e}") from None
+        return splats_to_spz(splats)
+
+    data = await run_in_threadpool(convert)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="splats.spz"'},
+    )
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": _first_error(list(exc.errors()))}, status_code=422)
+
+
+async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
+    detail = f"internal error of the server ({type(exc).__name__}); see its log"
+    return JSONResponse({"detail": detail}, status_code=500)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the manager's workers with the app; wake long polls as jobs finish."""
+    state: AppState = app.state.humancrafter
+    loop = asyncio.get_running_loop()
+
+    def wake(job_id: str) -> None:
+        event = state.finished.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    state.manager.on_final = lambda job_id: loop.call_soon_threadsafe(wake, job_id)
+    state.manager.start()
+    yield
+    await run_in_threadpool(state.manager.stop)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema, with the bearer token on every route that needs it."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        for path, operations in schema["paths"].items():
+            if path not in PUBLIC_PATHS:
+                for op in operations.values():
+                    op["security"] = [{"bearer": []}]
+        app.openapi_schema = jsonable_encoder(schema)
+    return app.openapi_schema
+
+
 def create_app(manager: JobManager, settings: ServerSettings) -> FastAPI:
     """The ASGI application serving ``manager`` (its workers start with the app)."""
-
-    # Events of the jobs someone long-polls (``wait``), set when the job is final.
-    finished: dict[str, asyncio.Event] = {}
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-
-        def wake(job_id: str) -> None:
-            event = finished.pop(job_id, None)
-            if event is not None:
-                event.set()
-
-        manager.on_final = lambda job_id: loop.call_soon_threadsafe(wake, job_id)
-        manager.start()
-        yield
-        await run_in_threadpool(manager.stop)
-
     app = FastAPI(
         title="HumanCrafter backend",
         version=__version__,
         description="A photo of a person in, semantic 3D Gaussian splats out.",
-        openapi_url="/v1/openapi.json",
+        openapi_url=OPENAPI_PATH,
         docs_url=None,
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan,
     )
+    app.state.humancrafter = AppState(manager, settings)
     app.add_middleware(
         GuardMiddleware,
         token=settings.token,
         allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_upload_bytes,
     )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _first_error(list(exc.errors()))}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def _internal(_: Request, exc: Exception) -> JSONResponse:
-        detail = f"internal error of the server ({type(exc).__name__}); see its log"
-        return JSONResponse({"detail": detail}, status_code=500)
-
-    def find(job_id: str) -> Job:
-        job = manager.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
-        if job is None:
-            raise HTTPException(404, f"there is no job with id {job_id[:64]!r}")
-        return job
-
-    @app.get("/v1/health", response_model=Health, responses=_errors(auth=False), tags=["server"])
-    async def health() -> Health:
-        """Version, device, available modes and queue state (no token needed)."""
-        return Health(
-            status="ok",
-            version=__version__,
-            device=manager.device,
-            modes={
-                m: ModeInfo(available=missing is None, missing=missing)
-                for m, missing in manager.modes.items()
-            },
-            queue=QueueInfo(
-                depth=manager.queue_depth(),
-                capacity=manager.limits.queue_capacity,
-                running=manager.running(),
-                workers=len(manager.pipelines),
-            ),
-            limits=LimitsInfo(
-                max_upload_bytes=settings.max_upload_bytes,
-                max_pixels=settings.max_pixels,
-                max_images=MAX_INPUTS,
-            ),
-        )
-
-    @app.post(
-        "/v1/jobs",
-        status_code=202,
-        response_model=JobInfo,
-        responses=_errors(413, 415, 422, 429),
-        tags=["jobs"],
-    )
-    async def create_job(
-        images: Annotated[
-            list[UploadFile],
-            File(description="1 to 4 PNG, JPEG or WebP images (multiview: one per view)"),
-        ],
-        options: Annotated[
-            str | None,
-            Form(description='JSON object, e.g. {"mode": "prior", "num_gaussians": 40000}'),
-        ] = None,
-    ) -> JobInfo:
-        """Queue a reconstruction. Answered at once (``cached: true``) when the same images
-        with the same options were reconstructed before."""
-        opts = parse_options(options)
-        if not 1 <= len(images) <= MAX_INPUTS:
-            raise HTTPException(422, f"send 1 to {MAX_INPUTS} images, not {len(images)}")
-        missing = manager.modes.get(opts.mode)
-        if missing is not None:
-            raise HTTPException(
-                422, f"mode {opts.mode!r} is not available on this server: {missing}"
-            )
-        if opts.mode == "multiview" and len(images) < 2:
-            raise HTTPException(422, "mode 'multiview' takes 2 to 4 images, one per view")
-        if opts.mode != "multiview" and len(images) != 1:
-            raise HTTPException(
-                422, f"mode {opts.mode!r} takes one image, not {len(images)} (see 'multiview')"
-            )
-        if opts.azimuths_deg is not None and len(opts.azimuths_deg) != len(images):
-            raise HTTPException(
-                422,
-                f"options.azimuths_deg has {len(opts.azimuths_deg)} values for "
-                f"{len(images)} images; give one azimuth per image",
-            )
-        data = [await f.read() for f in images]
-
-        def check_and_submit() -> Job:
-            for i, d in enumerate(data):
-                open_image(d, f"image {i + 1}", settings.max_pixels)
-            return manager.submit(data, opts.model_dump())
-
-        try:
-            job = await run_in_threadpool(check_and_submit)
-        except ImageRejected as e:
-            raise HTTPException(e.status, str(e)) from None
-        except QueueFull as e:
-            raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
-        return job_info(job)
-
-    @app.get("/v1/jobs", response_model=JobList, responses=_errors(422), tags=["jobs"])
-    async def list_jobs(
-        limit: Annotated[int, Query(ge=1, le=100, description="at most this many")] = 100,
-    ) -> JobList:
-        """Recent jobs, most recent first."""
-        return JobList(jobs=[job_info(j) for j in manager.recent(limit)])
-
-    @app.get(
-        "/v1/jobs/{job_id}", response_model=JobInfo, responses=_errors(404, 422), tags=["jobs"]
-    )
-    async def get_job(
-        job_id: str,
-        wait: Annotated[
-            float,
-            Query(
-                ge=0.0,
-                le=MAX_WAIT_S,
-                description="seconds to wait for the job to finish before answering",
-            ),
-        ] = 0.0,
-    ) -> JobInfo:
-        """The job's status, stage, progress and (once failed) error."""
-        job = find(job_id)
-        if wait > 0 and job.status not in FINAL:
-            event = finished.setdefault(job_id, asyncio.Event())
-            job = find(job_id)  # it may have finished before the event was registered
-            if job.status in FINAL:
-                finished.pop(job_id, None)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), wait)
-                job = find(job_id)
-        return job_info(job)
-
-    @app.post(
-        "/v1/jobs/{job_id}/cancel", response_model=JobInfo, responses=_errors(404), tags=["jobs"]
-    )
-    async def cancel_job(job_id: str) -> JobInfo:
-        """Cancel a queued or running job (a running one stops at its next stage); a
-        finished job is returned unchanged."""
-        find(job_id)
-        job = await run_in_threadpool(manager.cancel, job_id)
-        if job is None:
-            raise HTTPException(404, f"there is no job with id {job_id[:64]!r}")
-        return job_info(job)
-
-    async def result_file(job_id: str, name: str, what: str) -> bytes:
-        job = find(job_id)
-        if job.status != "done":
-            reason = f": {job.error}" if job.error else ""
-            raise HTTPException(
-                409, f"job {job_id} is {job.status}{reason}; the {what} exists once it is done"
-            )
-        data = await run_in_threadpool(manager.result, job, name)
-        if data is None:
-            raise HTTPException(
-                410, f"the {what} of job {job_id} was deleted by the server's storage limit"
-            )
-        return data
-
-    @app.get(
-        "/v1/jobs/{job_id}/result",
-        response_class=Response,
-        responses={
-            200: {"content": {"application/octet-stream": _BINARY}, "description": "PLY"},
-            **_errors(404, 409, 410),
-        },
-        tags=["results"],
-    )
-    async def get_result(job_id: str) -> Response:
-        """The semantic splat file (binary PLY with part labels, ``docs/format.md``)."""
-        data = await result_file(job_id, "splats.ply", "result")
-        disposition = f'attachment; filename="humancrafter-{job_id}.ply"'
-        return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={"Content-Disposition": disposition},
-        )
-
-    @app.get(
-        "/v1/jobs/{job_id}/preview",
-        response_class=Response,
-        responses={
-            200: {"content": {"image/png": _BINARY}, "description": "PNG"},
-            **_errors(404, 409, 410),
-        },
-        tags=["results"],
-    )
-    async def get_preview(job_id: str) -> Response:
-        """Contact sheet of the result: turntable views in RGB and in part colours."""
-        data = await result_file(job_id, "preview.png", "preview")
-        return Response(data, media_type="image/png")
-
-    @app.post(
-        "/v1/convert/spz",
-        response_class=Response,
-        responses={
-            200: {"content": {"application/octet-stream": _BINARY}, "description": "SPZ"},
-            **_errors(413, 422),
-        },
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"application/octet-stream": _BINARY}}
-        },
-        tags=["convert"],
-    )
-    async def convert_spz(request: Request) -> Response:
-        """Convert a splat PLY (the body) to SPZ; labels are dropped (SPZ has no place for
-        them)."""
-        body = await request.body()
-
-        def convert() -> bytes:
-            try:
-                splats = splatfile.loads(body)
-            except splatfile.SplatFileError as e:
-                raise HTTPException(422, f"the body is not a splat PLY file: {e}") from None
-            return splats_to_spz(splats)
-
-        data = await run_in_threadpool(convert)
-        return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={"Content-Disposition": 'attachment; filename="splats.spz"'},
-        )
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer"}
-            }
-            for path, operations in schema["paths"].items():
-                if path not in PUBLIC_PATHS:
-                    for op in operations.values():
-                        op["security"] = [{"bearer": []}]
-            app.openapi_schema = jsonable_encoder(schema)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

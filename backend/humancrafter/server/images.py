@@ -14,10 +14,9 @@ import warnings
 
 from PIL import Image, ImageOps
 
+from ..errors import InputError
 from ..photo import check_image
-from ..pipeline import InputError
 
-FORMATS = ("PNG", "JPEG", "WEBP")
 DEFAULT_MAX_PIXELS = 40_000_000
 """Largest accepted image in pixels (40 MP: more than any phone photo)."""
 

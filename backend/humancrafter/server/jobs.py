@@ -46,14 +46,8 @@ from typing import Any, Protocol
 from PIL import Image
 
 from .. import __version__
-from ..pipeline import (
-    CancelFn,
-    Cancelled,
-    InputError,
-    ProgressFn,
-    ReconstructOptions,
-    ReconstructResult,
-)
+from ..errors import Cancelled, InputError
+from ..pipeline import CancelFn, ProgressFn, ReconstructOptions, ReconstructResult
 from ..portable import splatfile
 from .images import open_image
 

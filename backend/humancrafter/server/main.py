@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..portable.config import token_path
+from ..portable.config import DEFAULT_HOST, DEFAULT_PORT, token_path
 from .images import DEFAULT_MAX_PIXELS
 from .security import allowed_host_names, ensure_token, is_loopback
 
@@ -16,8 +16,8 @@ from .security import allowed_host_names, ensure_token, is_loopback
 class ServeOptions:
     """The ``serve`` command line (see ``humancrafter serve --help``)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8765
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     data_dir: Path | None = None
     allow_remote: bool = False
     allow_hosts: list[str] = field(default_factory=list)

@@ -28,8 +28,11 @@ from pathlib import Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..portable.config import API_PREFIX
+
 LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "::1")
-PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/health", OPENAPI_PATH})
 TOKEN_BYTES = 32
 
 

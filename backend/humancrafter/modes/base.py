@@ -1,0 +1,109 @@
+"""What every mode runner shares: the options of a job, the resources the pipeline loads
+once, and the runner interface (see the package docstring for how to add a mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple, Protocol
+
+from PIL import Image
+
+from ..photo import PhotoFrontEnd
+from ..portable.splatfile import Splats
+
+Mode = Literal["prior", "fast", "multiview", "full"]
+MODES: tuple[str, ...] = ("prior", "fast", "multiview", "full")
+"""Every mode the API knows, built or not (``docs/design.md``, "Pipeline modes")."""
+
+MIN_GAUSSIANS = 20_000
+MAX_GAUSSIANS = 1_000_000
+
+
+@dataclass
+class ReconstructOptions:
+    """Options of one reconstruction.
+
+    Attributes:
+        mode: which pipeline (see :data:`MODES`).
+        azimuths_deg: per-view azimuth for ``multiview`` (one per image, first usually 0).
+        num_gaussians: target number of Gaussians in the output.
+        seed: random seed; the same inputs and options give the same output.
+    """
+
+    mode: Mode = "prior"
+    azimuths_deg: list[float] | None = None
+    num_gaussians: int = 40_000
+    seed: int = 0
+
+
+StepFn = Callable[[str], None]
+"""step(stage): called by a runner as each of its stages starts; raises
+:class:`~humancrafter.errors.Cancelled` when the job should stop."""
+
+
+class ModeOutput(NamedTuple):
+    """What a runner returns (a tuple: ``splats, timings, warnings = runner.run(...)``).
+
+    Attributes:
+        splats: labelled splats in the model frame (y up, ~1 unit tall, facing +z).
+        timings: seconds per stage, in stage order (the runner's stages only).
+        warnings: sentences for the user, e.g. "not visible in the photo: feet ...".
+    """
+
+    splats: Splats
+    timings: dict[str, float]
+    warnings: list[str]
+
+
+@dataclass
+class ModeContext:
+    """What a :class:`~humancrafter.pipeline.Pipeline` loads once and hands to each runner.
+
+    Attributes:
+        device: "cpu" or "cuda".
+        photo: the photo front-end (mask, crop, landmarks), or None when it cannot load.
+        photo_missing: why ``photo`` is None (one sentence), else None.
+        smpl_body: a :class:`humancrafter.smpl_adapter.SMPLBody` to use as the body prior
+            instead of the mannequin, or None.
+    """
+
+    device: str
+    photo: PhotoFrontEnd | None = None
+    photo_missing: str | None = None
+    smpl_body: object | None = None
+
+
+class ModeRunner(Protocol):
+    """One reconstruction mode. Built once per pipeline as ``Runner(context)`` (see
+    :data:`RunnerFactory`); ``run`` is called per job, one job at a time.
+
+    Attributes:
+        name: the mode's name, one of :data:`MODES`.
+        stages: (stage, share of the whole job's time) in the order ``run`` reports them;
+            the shares add up to less than 1, the rest is the pipeline's ``preview``.
+    """
+
+    name: ClassVar[str]
+    stages: ClassVar[tuple[tuple[str, float], ...]]
+
+    def available(self) -> str | None:
+        """None when the mode can run here, else what is missing, as a phrase that
+        follows "it" (the pipeline says "mode 'fast' cannot run here: it <phrase>")."""
+        ...
+
+    def check_images(self, images: list[Image.Image]) -> None:
+        """Raise :class:`~humancrafter.errors.InputError` when the number of images does
+        not suit the mode (the pipeline then checks that each one is an image)."""
+        ...
+
+    def run(
+        self, images: list[Image.Image], options: ReconstructOptions, step: StepFn
+    ) -> ModeOutput:
+        """Reconstruct one person from checked images and options (``num_gaussians``
+        already a valid int), calling ``step(stage)`` as each stage starts."""
+        ...
+
+
+RunnerFactory = Callable[[ModeContext], ModeRunner]
+"""How the pipeline builds a runner: usually the runner class itself."""
