@@ -12,11 +12,14 @@ process with the real ``prior`` pipeline.
    stage times) and the service's overhead is the difference of the medians of that
    slack, HTTP minus direct.
 
-Writes ``benchmarks/results/server.md``. The photo is the bundled example (512 x 512
-JPEG, ``humancrafter demo``'s), or ``--photo``. The server runs with its default preview
-(8 views of 256 px).
+Writes ``benchmarks/results/server.md``. With ``--load`` it measures the hardening figures
+instead (issue 11) and writes ``benchmarks/results/server_load.md``: peak memory of the
+server process (and of its job worker) while 8 clients upload a 40-megapixel PNG at once,
+poll p99 while a job computes, and the time from cancel to a free worker. The photo is
+the bundled example (512 x 512 JPEG, ``humancrafter demo``'s), or ``--photo``. The
+server runs with its default preview (8 views of 256 px).
 
-    .venv/bin/python benchmarks/bench_server.py [--jobs 8] [--seconds 8]
+    .venv/bin/python benchmarks/bench_server.py [--jobs 8] [--seconds 8] [--load]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from server_fixtures import Server  # noqa: E402
+from server_fixtures import Server, png_40mp  # noqa: E402
 
 from humancrafter.pipeline import DEMO_PHOTO  # noqa: E402
 
@@ -179,13 +182,157 @@ def med(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
 
+# ---- 3. hardening figures (--load) ----
+
+LOAD_OUT = ROOT / "benchmarks" / "results" / "server_load.md"
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _peak_during(server: Server, work) -> tuple[int, int, int, int]:
+    """(server idle, server peak, worker idle, worker peak) bytes while ``work()`` runs."""
+    import threading
+
+    worker = server.job_worker_pid() or 0
+    idle, widle = _rss(server.proc.pid), _rss(worker)
+    peak, wpeak = [idle], [widle]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss(server.proc.pid))
+            wpeak[0] = max(wpeak[0], _rss(server.job_worker_pid() or 0))
+            time.sleep(0.01)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        work()
+    finally:
+        done.set()
+        t.join()
+    return idle, peak[0], widle, wpeak[0]
+
+
+def load_figures(photo: bytes) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    lines = [
+        "# Backend service under load (issue 11)",
+        "",
+        f"`benchmarks/bench_server.py --load`, {time.strftime('%Y-%m-%d')}: "
+        f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the start "
+        "(a training run shared the machine).",
+        "",
+    ]
+    big = png_40mp()
+    with tempfile.TemporaryDirectory(prefix="hc-bench-load-") as tmp:
+        server = Server(Path(tmp), serve_options={"queue_size": 8})
+        try:
+            warm = server.submit([photo], json.dumps({"num_gaussians": 20_000, "seed": 1}))
+            server.wait(warm.json()["id"], ("done", "failed"), timeout_s=600)
+            codes: list[int] = []
+
+            def upload(i: int) -> None:
+                files = [("images", (f"big{i}.png", big, "image/png"))]
+                options = json.dumps({"mode": "prior", "num_gaussians": 20_000, "seed": 100 + i})
+                r = requests.post(
+                    server.base + "/jobs",
+                    files=files,
+                    data={"options": options},
+                    headers=server.session.headers,
+                    timeout=300,
+                )
+                codes.append(r.status_code)
+                if r.status_code == 202:
+                    server.post(f"/jobs/{r.json()['id']}/cancel")
+
+            def eight() -> None:
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(upload, range(8)))
+
+            t0 = time.perf_counter()
+            idle, peak, widle, wpeak = _peak_during(server, eight)
+            t_up = time.perf_counter() - t0
+            lines += [
+                "## 8 concurrent uploads of a 40-megapixel PNG (6324 x 6324, "
+                f"{len(big) / 1000:.0f} KB)",
+                "",
+                "| process | before | peak | peak - before |",
+                "|---|---|---|---|",
+                f"| server (HTTP, checks) | {idle / 1e6:.0f} MB | {peak / 1e6:.0f} MB "
+                f"| {(peak - idle) / 1e6:.0f} MB |",
+                f"| job worker | {widle / 1e6:.0f} MB | {wpeak / 1e6:.0f} MB "
+                f"| {(wpeak - widle) / 1e6:.0f} MB |",
+                "",
+                f"All 8 answered in {t_up:.1f} s (status codes {sorted(codes)}); the accepted "
+                "jobs were cancelled at once.",
+                "",
+            ]
+            # Poll latency while a job computes, and cancel -> free worker.
+            job = server.submit([photo], json.dumps({"num_gaussians": 400_000, "seed": 7}))
+            job_id = job.json()["id"]
+            while server.get(f"/jobs/{job_id}").json()["stage"] in (None, "starting"):
+                time.sleep(0.02)
+            times = []
+            for _ in range(300):
+                t = time.perf_counter()
+                server.get(f"/jobs/{job_id}")
+                times.append(time.perf_counter() - t)
+                time.sleep(0.01)
+            times.sort()
+            p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99) - 1]
+            old = server.job_worker_pid()
+            t0 = time.perf_counter()
+            server.post(f"/jobs/{job_id}/cancel")
+            while old is not None and Path(f"/proc/{old}/stat").exists():
+                if b") Z " in Path(f"/proc/{old}/stat").read_bytes():
+                    break
+                time.sleep(0.005)
+            t_kill = time.perf_counter() - t0
+            nxt = server.submit([photo], json.dumps({"num_gaussians": 20_000, "seed": 8}))
+            nxt_id = nxt.json()["id"]
+            while server.get(f"/jobs/{nxt_id}").json()["stage"] in (None, "starting"):
+                time.sleep(0.005)
+            t_free = time.perf_counter() - t0
+            server.wait(nxt_id, ("done", "failed"), timeout_s=600)
+            lines += [
+                "## A job computing, then cancelled",
+                "",
+                "| figure | value |",
+                "|---|---|",
+                f"| `GET /v1/jobs/{{id}}` p50 / p99 while a 400,000-Gaussian job computes "
+                f"(300 polls, one client) | {1000 * p50:.1f} / {1000 * p99:.1f} ms |",
+                f"| cancel -> the worker process is gone | {1000 * t_kill:.0f} ms |",
+                f"| cancel -> the next job runs its first stage in a new worker | {t_free:.2f} s |",
+                "",
+            ]
+        finally:
+            server.stop()
+    LOAD_OUT.parent.mkdir(parents=True, exist_ok=True)
+    LOAD_OUT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {LOAD_OUT}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photo", type=Path, default=DEMO_PHOTO)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--load", action="store_true", help="the hardening figures instead")
     args = parser.parse_args()
     photo = args.photo.read_bytes()
+    if args.load:
+        return load_figures(photo)
     load_before = os.getloadavg()
     seeds = list(range(1, args.jobs + 1))
 

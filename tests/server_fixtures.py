@@ -3,7 +3,9 @@ and image files (good, broken and malicious) built in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -19,7 +21,7 @@ import requests
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 180.0
+START_TIMEOUT_S = 300.0
 """Loading the pipeline (torch, mediapipe) on a busy 2-core machine can take a while."""
 
 
@@ -38,10 +40,18 @@ class Server:
         args: extra command line arguments.
         host: the ``--host`` to bind.
         small_preview: make 4 preview views of 96 px instead of 8 of 256 (faster jobs).
+        serve_options: run the same server through ``python -m humancrafter.server.main``
+            with these :class:`~humancrafter.server.main.ServeOptions` fields (limits the
+            command line does not expose); ``args`` are then ignored.
     """
 
     def __init__(
-        self, workdir: Path, *args: str, host: str = "127.0.0.1", small_preview: bool = True
+        self,
+        workdir: Path,
+        *args: str,
+        host: str = "127.0.0.1",
+        small_preview: bool = True,
+        serve_options: dict | None = None,
     ) -> None:
         self.workdir = workdir
         self.config_dir = workdir / "config"
@@ -54,6 +64,12 @@ class Server:
         cmd += ["--port", str(self.port), "--data-dir", str(self.data_dir), *args]
         if small_preview:
             cmd += ["--preview-views", "4", "--preview-size", "96"]
+        if serve_options is not None:
+            fields = {"host": host, "port": self.port, "data_dir": str(self.data_dir)}
+            if small_preview:
+                fields.update(preview_views=4, preview_size=96)
+            fields.update(serve_options)
+            cmd = [sys.executable, "-m", "humancrafter.server.main", json.dumps(fields)]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.session = requests.Session()
@@ -109,6 +125,36 @@ class Server:
                 return info
             time.sleep(0.005)
         raise AssertionError(f"job {job_id} did not start in {timeout_s} s")
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of every descendant of the server (fork server, job worker, ...)."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    with contextlib.suppress(OSError):
+                        kids = [int(p) for p in (task / "children").read_text().split()]
+                        found += kids
+                        todo += kids
+        return found
+
+    def job_worker_pid(self) -> int | None:
+        """The process that runs the jobs: the child of the multiprocessing fork server."""
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                    return int(children[0]) if children else None
+        return None
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process and its children, in bytes."""
+        total = 0
+        for pid in [self.proc.pid, *self.worker_pids()]:
+            with contextlib.suppress(OSError):
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096
+        return total
 
     def healthy(self) -> bool:
         return requests.get(self.base + "/health", timeout=10).json()["status"] == "ok"
@@ -174,6 +220,44 @@ def png_bomb(side: int = 20_000) -> bytes:
     return raw_png(side, side, b"".join(parts) + comp.flush())
 
 
+def png_40mp() -> bytes:
+    """A 6324 x 6324 (40.0 megapixel) mid-grey greyscale PNG of about 50 KB."""
+    side = 6324
+    comp = zlib.compressobj(9)
+    row = b"\x00" + b"\x80" * side
+    return raw_png(side, side, b"".join(comp.compress(row) for _ in range(side)) + comp.flush())
+
+
 def zero_size_png() -> bytes:
     """A PNG whose header says 0 x 0 pixels."""
     return raw_png(0, 0, zlib.compress(b""))
+
+
+# ---- stand-in pipelines for the worker process tests ----
+
+
+class FakePipeline:
+    """A pipeline for :class:`~humancrafter.server.worker.ProcessPipeline` tests: its
+    ``run`` holds ``options.num_gaussians`` bytes of memory, reports one stage, then sleeps
+    ``options.seed / 1000`` seconds and returns a tiny result."""
+
+    device = "cpu"
+
+    def available_modes(self) -> dict[str, str | None]:
+        return {"prior": None}
+
+    def run(self, images, options, progress=None, should_cancel=None):  # noqa: ANN001, ANN201
+        from humancrafter.pipeline import ReconstructResult
+        from humancrafter.portable.splatfile import Splats
+
+        hog = np.ones(options.num_gaussians, np.uint8)
+        if progress is not None:
+            progress("hog", 0.5)
+        time.sleep(options.seed / 1000)
+        n = 4
+        splats = Splats.from_activated(
+            np.zeros((n, 3)), np.full((n, 3), 0.5), np.full(n, 0.5), np.full((n, 3), 0.01),
+            np.tile([1.0, 0, 0, 0], (n, 1)),
+        )  # fmt: skip
+        del hog
+        return ReconstructResult(splats=splats, preview_png=png_bytes(Image.new("RGB", (4, 4))))

@@ -205,6 +205,55 @@ def _part_out_of_range() -> bytes:
 
 
 BAD_FILES["part out of range"] = (_part_out_of_range(), "'part' has values outside")
+BAD_FILES["huge part class index"] = (
+    _replace_header(b"comment part 0 ", b"comment part 50000000 "),
+    "names part class 50000000",
+)
+BAD_FILES["5000-digit part class index"] = (
+    _replace_header(b"comment part 0 ", b"comment part " + b"9" * 5000 + b" "),
+    "5000 digits",
+)
+BAD_FILES["5000-digit count"] = (
+    _replace_header(b"vertex 100", b"vertex 1" + b"0" * 4999),
+    "5000 digits",
+)
+BAD_FILES["far centre"] = (_with_value("y", 3e38), "means has 1 splats with values outside")
+BAD_FILES["huge scale"] = (_with_value("scale_2", 69.0), "log_scales has 1 splats")
+
+
+def test_header_numbers_are_bounded_before_they_size_anything() -> None:
+    """One header line must not make the reader allocate (the old reader built a table of
+    N + 1 names for ``comment part N``: 471 MB for N = 50,000,000)."""
+    import tracemalloc
+
+    data = _replace_header(b"comment part 0 ", b"comment part 49999999 ")
+    tracemalloc.start()
+    try:
+        with pytest.raises(SplatFileError, match="part class"):
+            splatfile.loads(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, peak
+
+
+def test_one_rule_for_values_in_reader_writer_and_spz() -> None:
+    from humancrafter.spz import splats_to_spz
+
+    s = random_splats(8)
+    s.quats[2] = 0.0  # a zero quaternion is "no rotation", everywhere
+    back = splatfile.loads(splatfile.dumps(s))
+    assert back.unit_quats()[2].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert len(splats_to_spz(back)) > 0
+    for name, value in [("means", 3e38), ("log_scales", 69.0), ("sh0", np.inf)]:
+        bad = dataclasses.replace(s, **{name: getattr(s, name).copy()})
+        getattr(bad, name)[5] = value
+        for use in (splatfile.dumps, splats_to_spz):
+            with pytest.raises(SplatFileError, match=name):
+                use(bad)
+    far = dataclasses.replace(s, means=s.means + np.float32(3000.0))
+    with pytest.raises(SplatFileError, match="beyond what SPZ"):
+        splats_to_spz(far)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))

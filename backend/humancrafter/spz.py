@@ -1,12 +1,12 @@
 """Niantic SPZ (compressed Gaussian splats) through the ``gsply`` package.
 
 SPZ stores each Gaussian in about 16 bytes (plus SH bands): positions as 24-bit fixed
-point (12 fractional bits, 1/4096 model units), opacity and colour and log-scale as one
-byte each, rotations as "smallest three" with 9 bits per component, SH bands as one byte
-per coefficient. It carries no normals and no body-part labels: a round trip returns
-``part=None`` and zero normals. Coordinates are written as they are: the model frame
-(x to the right of a viewer in front of the person, y up, z towards that viewer) is
-already right-up-back, the convention the Niantic SPZ library uses inside its files.
+point (12 fractional bits, 1/4096 model units, within +-2048 units), opacity and colour
+and log-scale as one byte each, rotations as "smallest three" with 9 bits per component,
+SH bands as one byte per coefficient. It carries no normals and no body-part labels: a
+round trip returns ``part=None`` and zero normals. Coordinates are written as they are:
+the model frame (x to the right of a viewer in front of the person, y up, z towards that
+viewer) is already right-up-back, the convention the Niantic SPZ library uses inside its files.
 
 ``gsply`` reads and writes SPZ only through files, so both functions go through a private
 temporary folder.
@@ -20,11 +20,13 @@ from pathlib import Path
 import gsply
 import numpy as np
 
-from .portable.splatfile import SplatFileError, Splats
+from .portable.splatfile import SplatFileError, Splats, check_values
 
 FRACTIONAL_BITS = 12
 """Position precision of the SPZ files written here: 2**-12 model units (about 0.4 mm on a
 1.75 m person, who is about one unit tall in the model frame)."""
+MAX_SPZ_COORD = float(2 ** (23 - FRACTIONAL_BITS))
+"""24-bit signed fixed point with 12 fractional bits holds centres within +-2048 units."""
 
 
 def _unit_quats_wxyz(quats: np.ndarray) -> np.ndarray:
@@ -44,7 +46,18 @@ def splats_to_spz(splats: Splats) -> bytes:
 
     Returns:
         The bytes of an ``.spz`` file.
+
+    Raises:
+        SplatFileError: values no Gaussian can have (:func:`~.splatfile.check_values`, the
+            splat file module's one rule), or centres beyond SPZ's range of +-2048 units.
     """
+    check_values(splats)
+    if len(splats) and float(np.abs(splats.means).max()) >= MAX_SPZ_COORD:
+        far = int((np.abs(splats.means) >= MAX_SPZ_COORD).any(axis=1).sum())
+        raise SplatFileError(
+            f"{far} splats lie farther than {MAX_SPZ_COORD:g} units from the origin, "
+            "beyond what SPZ positions can hold"
+        )
     data = gsply.GSData(
         means=np.ascontiguousarray(splats.means, np.float32),
         scales=np.ascontiguousarray(splats.log_scales, np.float32),
@@ -78,7 +91,7 @@ def spz_to_splats(data: bytes) -> Splats:
             raise SplatFileError(f"not a readable SPZ file: {e}") from None
     n = len(g.means)
     sh_rest = np.zeros((n, 0, 3), np.float32) if g.shN is None else g.shN
-    return Splats(
+    splats = Splats(
         means=np.ascontiguousarray(g.means, np.float32),
         sh0=np.ascontiguousarray(g.sh0, np.float32),
         opacities=np.ascontiguousarray(np.reshape(g.opacities, (n,)), np.float32),
@@ -87,3 +100,5 @@ def spz_to_splats(data: bytes) -> Splats:
         sh_rest=np.ascontiguousarray(np.reshape(sh_rest, (n, -1, 3)), np.float32),
         normals=np.zeros((n, 3), np.float32),
     )
+    check_values(splats)
+    return splats

@@ -20,7 +20,17 @@ any 3DGS viewer still opens the file. The reader also takes plain Inria files an
 
 Every problem with a file raises :class:`SplatFileError` with one sentence naming it;
 the reader never reads more than the header plus what the header promises, and it
-checks that promise against the file size before reading.
+checks that promise against the file size before reading. Every number in a header is
+bounded before it sizes anything (:data:`MAX_HEADER_DIGITS`, :data:`MAX_SPLATS`, class
+indices below :data:`~.parts.NUM_PARTS`).
+
+One rule for the values, applied by :func:`check_values` to every file read, every file
+written and every SPZ conversion: a value a Gaussian cannot have is refused with one
+sentence naming the property (NaN or infinity anywhere; a centre farther than
+:data:`MAX_COORD` from the origin; a log-scale outside :data:`LOG_SCALE_RANGE`; a part
+confidence outside 0..1). Quaternions need not be unit length; a zero-length one (also
+all-zero) means "no rotation" and is read as the identity by :meth:`Splats.unit_quats`,
+the one place that normalises.
 """
 
 from __future__ import annotations
@@ -40,6 +50,13 @@ SH_C0 = 0.28209479177387814
 MAX_SPLATS = 50_000_000
 """Largest vertex count the reader accepts (about 12 GB of degree-3 splats)."""
 MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_DIGITS = 12
+"""Longest number accepted in a header (element counts, class indices)."""
+MAX_COORD = 1.0e4
+"""Largest distance of a centre from the origin along any axis, in model units (the
+person is about one unit tall; SPZ itself holds at most 2048)."""
+LOG_SCALE_RANGE = (-30.0, 9.5)
+"""Accepted log standard deviations: from 1e-13 to about 13,000 model units."""
 
 _REST_COUNTS = {0: 0, 9: 1, 24: 2, 45: 3}  # number of f_rest_* -> SH degree
 _PLY_TYPES = {
@@ -52,6 +69,44 @@ _PLY_TYPES = {
 
 class SplatFileError(ValueError):
     """A splat file that cannot be read or written; the message names the problem."""
+
+
+def _check_finite(name: str, value: np.ndarray) -> None:
+    bad = ~np.isfinite(value)
+    if bad.ndim > 1:
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise SplatFileError(
+            f"{name} has {int(bad.sum())} splats with NaN/inf values (first at splat {first})"
+        )
+
+
+def _check_range(name: str, value: np.ndarray, low: float, high: float) -> None:
+    bad = (value < low) | (value > high)
+    if bad.ndim > 1:
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise SplatFileError(
+            f"{name} has {int(bad.sum())} splats with values outside {low:g}..{high:g} "
+            f"(first at splat {first})"
+        )
+
+
+def check_values(s: Splats) -> None:
+    """Refuse values no Gaussian can have (the module's one rule, see its docstring).
+
+    Raises:
+        SplatFileError: naming the property and the first splat at fault.
+    """
+    for name in ("means", "sh0", "opacities", "log_scales", "quats", "sh_rest", "normals"):
+        _check_finite(name, getattr(s, name))
+    _check_range("means", s.means, -MAX_COORD, MAX_COORD)
+    _check_range("log_scales", s.log_scales, *LOG_SCALE_RANGE)
+    if s.part_conf is not None:
+        _check_finite("part_conf", s.part_conf)
+        _check_range("part_conf", s.part_conf, 0.0, 1.0)
 
 
 @dataclass
@@ -211,6 +266,7 @@ def save(path: str | os.PathLike, splats: Splats) -> None:
 
 def _encode(s: Splats) -> tuple[bytes, np.ndarray]:
     """The header and the vertex records (a contiguous array) of the file for ``s``."""
+    check_values(s)
     labelled = s.labelled
     if labelled and len(s) and int(s.part.max()) >= NUM_PARTS:
         top = int(s.part.max())
@@ -245,6 +301,18 @@ class _Header:
     part_names: tuple[str, ...] | None
 
 
+def _header_number(word: str, what: str, number: int) -> int:
+    """A non-negative decimal integer of the header, bounded before it is converted."""
+    if not word.isdigit() or not word.isascii():
+        raise SplatFileError(f"{what} on header line {number} is not a number: {word[:20]!r}")
+    if len(word) > MAX_HEADER_DIGITS:
+        raise SplatFileError(
+            f"{what} on header line {number} has {len(word)} digits; "
+            f"at most {MAX_HEADER_DIGITS} are accepted"
+        )
+    return int(word)
+
+
 def _parse_header(head: bytes) -> _Header:
     if not head.startswith(b"ply\n") and not head.startswith(b"ply\r\n"):
         raise SplatFileError("not a PLY file (it does not start with 'ply')")
@@ -265,7 +333,13 @@ def _parse_header(head: bytes) -> _Header:
         words = raw.split()
         if not words or words[0] in ("comment", "obj_info"):
             if len(words) >= 3 and words[:2] == ["comment", "part"] and words[2].isdigit():
-                part_names[int(words[2])] = words[3] if len(words) > 3 else ""
+                index = _header_number(words[2], "the part class index", number)
+                if index >= NUM_PARTS:
+                    raise SplatFileError(
+                        f"header line {number} names part class {index}; "
+                        f"the classes are 0..{NUM_PARTS - 1}"
+                    )
+                part_names[index] = words[3] if len(words) > 3 else ""
             continue
         if words[0] == "format":
             kind = words[1] if len(words) > 1 else ""
@@ -274,12 +348,18 @@ def _parse_header(head: bytes) -> _Header:
                     "ASCII PLY is not supported: splat files are binary_little_endian"
                 )
             if kind not in ("binary_little_endian", "binary_big_endian"):
-                raise SplatFileError(f"unknown PLY format {kind!r} on header line {number}")
+                raise SplatFileError(f"unknown PLY format {kind[:40]!r} on header line {number}")
             endian = "<" if kind == "binary_little_endian" else ">"
         elif words[0] == "element":
             if len(words) != 3 or not words[2].isdigit():
-                raise SplatFileError(f"bad element line {number}: {raw.strip()!r}")
-            elements.append((words[1], int(words[2]), []))
+                raise SplatFileError(f"bad element line {number}: {raw.strip()[:80]!r}")
+            count = _header_number(words[2], f"the count of element {words[1][:40]!r}", number)
+            if count > MAX_SPLATS:
+                raise SplatFileError(
+                    f"element {words[1][:40]!r} claims {count} items; "
+                    f"this reader accepts at most {MAX_SPLATS}"
+                )
+            elements.append((words[1], count, []))
         elif words[0] == "property":
             if not elements:
                 raise SplatFileError(f"property before any element on header line {number}")
@@ -287,12 +367,14 @@ def _parse_header(head: bytes) -> _Header:
                 elements[-1][2].append(("list", words[-1]))
                 continue
             if len(words) != 3:
-                raise SplatFileError(f"bad property line {number}: {raw.strip()!r}")
+                raise SplatFileError(f"bad property line {number}: {raw.strip()[:80]!r}")
             if words[1] not in _PLY_TYPES:
-                raise SplatFileError(f"unknown property type {words[1]!r} for {words[2]!r}")
+                raise SplatFileError(
+                    f"unknown property type {words[1][:40]!r} for {words[2][:40]!r}"
+                )
             elements[-1][2].append((words[1], words[2]))
         else:
-            raise SplatFileError(f"unknown header keyword {words[0]!r} on line {number}")
+            raise SplatFileError(f"unknown header keyword {words[0][:40]!r} on line {number}")
     if endian is None:
         raise SplatFileError("the header has no 'format' line")
     skip = 0
@@ -300,15 +382,11 @@ def _parse_header(head: bytes) -> _Header:
         if any(t == "list" for t, _ in props):
             if name == "vertex":
                 raise SplatFileError("list properties in the vertex element are not supported")
-            raise SplatFileError(f"element {name!r} with list properties precedes 'vertex'")
+            raise SplatFileError(f"element {name[:40]!r} with list properties precedes 'vertex'")
         names = [p for _, p in props]
         if len(set(names)) != len(names):
-            raise SplatFileError(f"element {name!r} names a property twice")
+            raise SplatFileError(f"element {name[:40]!r} names a property twice")
         dtype = np.dtype([(p, endian + _PLY_TYPES[t]) for t, p in props])
-        if count > MAX_SPLATS:
-            raise SplatFileError(
-                f"element {name!r} claims {count} items; this reader accepts at most {MAX_SPLATS}"
-            )
         if name == "vertex":
             names_known = None
             if part_names:
@@ -431,7 +509,7 @@ def _decode(h: _Header, body: bytes) -> Splats:
         part_conf = (
             stack(["part_conf"])[:, 0] if "part_conf" in names else np.ones(h.count, np.float32)
         )
-    return Splats(
+    splats = Splats(
         means=stack(["x", "y", "z"]),
         sh0=stack(["f_dc_0", "f_dc_1", "f_dc_2"]),
         opacities=stack(["opacity"])[:, 0],
@@ -442,3 +520,5 @@ def _decode(h: _Header, body: bytes) -> Splats:
         part=part,
         part_conf=part_conf,
     )
+    check_values(splats)
+    return splats

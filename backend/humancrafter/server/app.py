@@ -11,11 +11,12 @@ the API with curl examples.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import (
@@ -32,7 +33,7 @@ from fastapi import (
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -56,6 +57,12 @@ from .security import OPENAPI_PATH, PUBLIC_PATHS, GuardMiddleware
 
 DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
 MAX_WAIT_S = 60.0
+MAX_OPTIONS_CHARS = 4096
+"""Longest ``options`` field accepted (bounds JSON nesting and number lengths too)."""
+MAX_OPTIONS_DEPTH = 8
+DECODE_SLOTS = 2
+"""Uploads read and decoded at the same time (each costs its bytes plus up to 4 bytes a
+pixel, 160 MB for a 40-megapixel image); further uploads wait for a slot."""
 
 
 @dataclass
@@ -67,12 +74,15 @@ class ServerSettings:
         allowed_hosts: Host header names accepted (see ``security.allowed_host_names``).
         max_upload_bytes: largest request body in bytes.
         max_pixels: largest image (width * height) accepted.
+        body_idle_s, body_total_s: request body time limits (see ``GuardMiddleware``).
     """
 
     token: str
     allowed_hosts: frozenset[str]
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    body_idle_s: float = 10.0
+    body_total_s: float = 120.0
 
 
 @dataclass
@@ -88,6 +98,16 @@ class AppState:
     manager: JobManager
     settings: ServerSettings
     finished: dict[str, asyncio.Event] = field(default_factory=dict)
+    stopping: asyncio.Event | None = None
+    """Set when the server begins to shut down (SIGINT / SIGTERM): long polls answer."""
+    decode_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DECODE_SLOTS))
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def begin_shutdown(self) -> None:
+        """Wake every long poll with the job's state; safe from a signal handler or any
+        thread (the server calls it as SIGINT / SIGTERM arrives)."""
+        if self.loop is not None and self.stopping is not None:
+            self.loop.call_soon_threadsafe(self.stopping.set)
 
 
 def app_state(request: Request) -> AppState:
@@ -121,7 +141,7 @@ def job_info(job: Job) -> JobInfo:
     """The API view of a job record."""
     data = asdict(job)
     data["options"] = JobOptions(**job.options)
-    for internal in ("key", "num_images"):
+    for internal in ("key", "num_images", "fetched"):
         data.pop(internal)
     return JobInfo(**data)
 
@@ -134,18 +154,53 @@ def parse_options(raw: str | None) -> JobOptions:
     """
     if raw is None or not raw.strip():
         return JobOptions()
+    if len(raw) > MAX_OPTIONS_CHARS:
+        raise HTTPException(
+            400, f"options is {len(raw)} characters long; at most {MAX_OPTIONS_CHARS} are accepted"
+        )
+    depth = _nesting(raw)
+    if depth > MAX_OPTIONS_DEPTH:
+        raise HTTPException(
+            400, f"options nests {depth} levels deep; at most {MAX_OPTIONS_DEPTH} are accepted"
+        )
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise HTTPException(
             400, f"options is not valid JSON ({e.msg} at character {e.pos})"
         ) from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer of more than 4300 digits
+        reason = str(e).split(":")[0][:100]
+        raise HTTPException(400, f"options is not acceptable JSON ({reason})") from None
     if not isinstance(data, dict):
         raise HTTPException(400, 'options must be a JSON object such as {"mode": "prior"}')
     try:
         return JobOptions.model_validate(data)
     except ValidationError as e:
         raise HTTPException(422, "options: " + _first_error(e.errors())) from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of brackets in JSON text (strings skipped), found without
+    parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def _first_error(errors: list[Any]) -> str:
@@ -233,15 +288,19 @@ async def create_job(
             f"options.azimuths_deg has {len(opts.azimuths_deg)} values for "
             f"{len(images)} images; give one azimuth per image",
         )
-    data = [await f.read() for f in images]
 
-    def check_and_submit() -> Job:
-        for i, d in enumerate(data):
-            open_image(d, f"image {i + 1}", max_pixels)
-        return manager.submit(data, opts.model_dump())
+    def check(i: int, d: bytes) -> None:
+        open_image(d, f"image {i + 1}", max_pixels, check_only=True).close()
 
     try:
-        job = await run_in_threadpool(check_and_submit)
+        # At most DECODE_SLOTS uploads are read into memory and decoded at once, whatever
+        # the clients send; the others wait (their bodies are spooled to disk meanwhile).
+        async with state.decode_slots:
+            data = [await f.read() for f in images]
+            for i, d in enumerate(data):
+                await run_in_threadpool(check, i, d)
+            job = await run_in_threadpool(manager.submit, data, opts.model_dump())
+            del data
     except ImageRejected as e:
         raise HTTPException(e.status, str(e)) from None
     except QueueFull as e:
@@ -273,14 +332,23 @@ async def get_job(
 ) -> JobInfo:
     """The job's status, stage, progress and (once failed) error."""
     job = _find(state, job_id)
-    if wait > 0 and job.status not in FINAL:
+    stopping = state.stopping
+    if wait > 0 and job.status not in FINAL and not (stopping and stopping.is_set()):
         event = state.finished.setdefault(job_id, asyncio.Event())
         job = _find(state, job_id)  # it may have finished before the event was registered
         if job.status in FINAL:
             state.finished.pop(job_id, None)
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), wait)
+            # Answer when the job ends, the wait is over or the server begins to stop
+            # (a shutdown must not cut a long poll off without an answer).
+            waiters = [asyncio.ensure_future(event.wait())]
+            if stopping is not None:
+                waiters.append(asyncio.ensure_future(stopping.wait()))
+            try:
+                await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
             job = _find(state, job_id)
     return job_info(job)
 
@@ -296,15 +364,15 @@ async def cancel_job(state: State, job_id: str) -> JobInfo:
     return job_info(job)
 
 
-async def result_file(state: AppState, job_id: str, name: str, what: str) -> bytes:
-    """The bytes of a done job's result file ``name`` (409 before, 410 once evicted)."""
+async def result_file(state: AppState, job_id: str, name: str, what: str) -> Path:
+    """The path of a done job's result file ``name`` (409 before, 410 once evicted)."""
     job = _find(state, job_id)
     if job.status != "done":
         reason = f": {job.error}" if job.error else ""
         raise HTTPException(
             409, f"job {job_id} is {job.status}{reason}; the {what} exists once it is done"
         )
-    data = await run_in_threadpool(state.manager.result, job, name)
+    data = await run_in_threadpool(state.manager.result_path, job, name)
     if data is None:
         raise HTTPException(
             410, f"the {what} of job {job_id} was deleted by the server's storage limit"
@@ -323,13 +391,9 @@ async def result_file(state: AppState, job_id: str, name: str, what: str) -> byt
 )
 async def get_result(state: State, job_id: str) -> Response:
     """The semantic splat file (binary PLY with part labels, ``docs/format.md``)."""
-    data = await result_file(state, job_id, "splats.ply", "result")
+    path = await result_file(state, job_id, "splats.ply", "result")
     disposition = f'attachment; filename="humancrafter-{job_id}.ply"'
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": disposition},
-    )
+    return _streamed(path, "application/octet-stream", {"Content-Disposition": disposition})
 
 
 @router.get(
@@ -343,8 +407,29 @@ async def get_result(state: State, job_id: str) -> Response:
 )
 async def get_preview(state: State, job_id: str) -> Response:
     """Contact sheet of the result: turntable views in RGB and in part colours."""
-    data = await result_file(state, job_id, "preview.png", "preview")
-    return Response(data, media_type="image/png")
+    path = await result_file(state, job_id, "preview.png", "preview")
+    return _streamed(path, "image/png", {})
+
+
+def _streamed(path: Path, media_type: str, headers: dict[str, str]) -> Response:
+    """A file answered in chunks from disk (never read whole into memory). The file is
+    opened now, so a result evicted after this point still streams completely."""
+    try:
+        f = path.open("rb")
+    except OSError:
+        raise HTTPException(410, "the file was deleted by the server's storage limit") from None
+    size = os.fstat(f.fileno()).st_size
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await run_in_threadpool(f.read, 256 * 1024):
+                yield chunk
+        finally:
+            f.close()
+
+    return StreamingResponse(
+        chunks(), media_type=media_type, headers={**headers, "Content-Length": str(size)}
+    )
 
 
 @router.post(
@@ -393,6 +478,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the manager's workers with the app; wake long polls as jobs finish."""
     state: AppState = app.state.humancrafter
     loop = asyncio.get_running_loop()
+    state.loop, state.stopping = loop, asyncio.Event()
 
     def wake(job_id: str) -> None:
         event = state.finished.pop(job_id, None)
@@ -439,6 +525,8 @@ def create_app(manager: JobManager, settings: ServerSettings) -> FastAPI:
         token=settings.token,
         allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_upload_bytes,
+        body_idle_s=settings.body_idle_s,
+        body_total_s=settings.body_total_s,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _internal_error)

@@ -50,7 +50,10 @@ def sniff_format(data: bytes) -> str:
 
 
 def open_image(
-    data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes,
+    name: str = "image",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    check_only: bool = False,
 ) -> Image.Image:
     """Decode an uploaded image after checking its format and size (``max_pixels`` and
     the pipeline's rules in :func:`humancrafter.photo.check_image`).
@@ -59,6 +62,8 @@ def open_image(
         data: the file's bytes.
         name: how to call the image in error messages (e.g. "image 2").
         max_pixels: the largest width * height accepted.
+        check_only: decode the pixels (which finds truncated and corrupt files) but skip
+            the rotation and the colour conversion (each a full copy); the upload check.
 
     Returns:
         The decoded image, EXIF orientation applied, in mode "RGB", or "RGBA" when the
@@ -95,6 +100,8 @@ def open_image(
         raise ImageRejected(f"{name}: {e}") from None
     try:
         img.load()
+        if check_only:
+            return img
         img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageRejected(f"{name}: the {fmt} file is truncated or corrupt ({e})") from None

@@ -12,12 +12,17 @@ becomes part of a path)::
 A result is stored under the request's cache key (a hash of the image bytes, the options,
 the package version and the device), so identical requests share one result and a new
 identical request is answered at once with ``cached: true``. Results are evicted oldest
-first (by last use) beyond a total size or age; job records beyond a count or age.
+first (by last use) beyond a total size or age; job records beyond a count or age. A done
+job whose result its client has not downloaded yet (``fetched``) is never trimmed nor its
+result evicted because of other clients' traffic, only by age; instead, once
+``max_jobs`` such jobs wait, new submissions (cached ones too) are refused with 429.
 
 One worker thread per pipeline (one pipeline per device) takes jobs from one bounded
-queue. Cancelling a queued job removes it; cancelling a running one marks it cancelled at
-once and the pipeline stops at its next stage boundary (its ``should_cancel`` callback).
-A job that raises is marked failed with the message and the worker takes the next job.
+queue. The server runs each pipeline in a worker process (``worker.ProcessPipeline``, its
+``run_job``): the thread only waits for it, cancel kills it at once, and a process that
+dies fails that job alone. An in-process pipeline (tests) is called directly and stops at
+its next stage boundary (its ``should_cancel`` callback). Cancelling a queued job removes
+it. A job that raises is marked failed with the message and the worker takes the next job.
 
 Restart: queued jobs are queued again (their inputs are on disk); a job that was running
 when the process died is marked failed; on a clean shutdown a running job is put back in
@@ -26,6 +31,7 @@ the queue.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -78,9 +84,9 @@ class PipelineLike(Protocol):
 class QueueFull(Exception):
     """The queue holds ``capacity`` waiting jobs; retry after ``retry_after`` seconds."""
 
-    def __init__(self, capacity: int, retry_after: int) -> None:
+    def __init__(self, capacity: int, retry_after: int, message: str | None = None) -> None:
         super().__init__(
-            f"the queue is full ({capacity} jobs waiting); try again in {retry_after} s"
+            message or f"the queue is full ({capacity} jobs waiting); try again in {retry_after} s"
         )
         self.retry_after = retry_after
 
@@ -93,7 +99,8 @@ class Limits:
         queue_capacity: jobs that may wait (not counting running ones).
         max_result_bytes: total size of stored results in bytes.
         max_age_s: results unused and finished job records older than this are deleted.
-        max_jobs: finished job records kept (the newest).
+        max_jobs: finished job records kept (the newest), and done jobs whose result
+            was not downloaded yet that may wait (beyond, submissions get 429).
     """
 
     queue_capacity: int = 8
@@ -120,11 +127,17 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    fetched: bool = False
+    """Internal: the result was downloaded at least once (until then the record and its
+    result are kept whatever other clients do; only age removes them)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Job:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        job = cls(**{k: v for k, v in data.items() if k in names})
+        if "fetched" not in data:  # a record from before the field: do not hold it back
+            job.fetched = True
+        return job
 
 
 def _copy(job: Job) -> Job:
@@ -227,6 +240,19 @@ class Store:
             return None
         return meta
 
+    def result_path(self, key: str, name: str) -> Path | None:
+        """The path of ``splats.ply`` or ``preview.png`` of a complete result (marked as
+        used now), None if evicted."""
+        if name not in ("splats.ply", "preview.png"):
+            raise ValueError(f"not a result file: {name!r}")
+        d = self._result_dir(key)
+        path = d / name
+        if not (d / "meta.json").is_file() or not path.is_file():
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(d)
+        return path
+
     def result_file(self, key: str, name: str) -> bytes | None:
         """Bytes of ``splats.ply`` or ``preview.png`` of a result, None if evicted."""
         if name not in ("splats.ply", "preview.png"):
@@ -254,9 +280,12 @@ class Store:
         _write_atomic(d / "meta.json", json.dumps(meta).encode())
         return meta
 
-    def evict_results(self, max_bytes: int, max_age_s: float, now: float) -> list[str]:
+    def evict_results(
+        self, max_bytes: int, max_age_s: float, now: float, keep: frozenset[str] = frozenset()
+    ) -> list[str]:
         """Delete results least recently used first beyond ``max_bytes`` in total or unused
-        for more than ``max_age_s``; returns the deleted keys."""
+        for more than ``max_age_s``; returns the deleted keys. Results in ``keep`` (not yet
+        downloaded) are only deleted by age."""
         entries = []
         for d in self.results_dir.iterdir():
             if not KEY_RE.fullmatch(d.name):
@@ -272,6 +301,8 @@ class Store:
         for mtime, size, d in entries:
             if total <= max_bytes and now - mtime <= max_age_s:
                 break
+            if d.name in keep and now - mtime <= max_age_s:
+                continue
             shutil.rmtree(d, ignore_errors=True)
             total -= size
             deleted.append(d.name)
@@ -344,6 +375,10 @@ class JobManager:
             self._wake.notify_all()
         for t in self._threads:
             t.join(timeout_s)
+        for pipeline in self.pipelines:
+            close = getattr(pipeline, "close", None)
+            if close is not None:
+                close()
 
     # queries
     def get(self, job_id: str) -> Job | None:
@@ -366,13 +401,55 @@ class JobManager:
             return sum(job.status == "running" for job in self._jobs.values())
 
     def _retry_after_locked(self) -> int:
-        """Seconds until a queue slot is likely free: half a mean job time (the running
-        job is on average half done), at least 1 s."""
-        return int(min(600, max(1, math.ceil(self._mean_run_s / 2))))
+        """Seconds until a queue slot is likely free: the time the running job that is
+        furthest along still needs (the mean job time measured here, less its progress),
+        at least 1 s; with no job running, the mean job time over the workers."""
+        mean = self._mean_run_s
+        left = [mean * (1.0 - j.progress) for j in self._jobs.values() if j.status == "running"]
+        estimate = min(left) if left else mean / len(self.pipelines)
+        return int(min(600, max(1, math.ceil(estimate))))
+
+    def retry_after(self) -> int:
+        with self._lock:
+            return self._retry_after_locked()
+
+    def result_path(self, job: Job, name: str) -> Path | None:
+        """The file of a done job's ``splats.ply`` or ``preview.png``; None once evicted.
+        Asking for ``splats.ply`` marks the job as fetched (its client has the result)."""
+        path = self.store.result_path(job.key, name)
+        if path is not None and name == "splats.ply":
+            with self._lock:
+                record = self._jobs.get(job.id)
+                if record is not None and not record.fetched:
+                    record.fetched = True
+                    self.store.save_job(record)
+        return path
 
     def result(self, job: Job, name: str) -> bytes | None:
-        """A done job's ``splats.ply`` or ``preview.png``; None once evicted."""
-        return self.store.result_file(job.key, name)
+        """A done job's ``splats.ply`` or ``preview.png`` bytes; None once evicted."""
+        path = self.result_path(job, name)
+        try:
+            return None if path is None else path.read_bytes()
+        except OSError:
+            return None
+
+    def _unfetched_locked(self, now: float) -> list[Job]:
+        """Done jobs whose result was not downloaded yet and is not too old."""
+        return [
+            j
+            for j in self._jobs.values()
+            if j.status == "done" and not j.fetched and now - j.updated_at <= self.limits.max_age_s
+        ]
+
+    def _check_unfetched_locked(self, now: float) -> None:
+        waiting = len(self._unfetched_locked(now))
+        if waiting >= self.limits.max_jobs:
+            raise QueueFull(
+                self.limits.queue_capacity,
+                60,
+                f"{waiting} finished results wait to be downloaded, the most this server "
+                "keeps; download or let them expire, then try again",
+            )
 
     # commands
     def submit(self, images: list[bytes], options: dict[str, Any]) -> Job:
@@ -397,14 +474,17 @@ class JobManager:
         meta = self.store.result_meta(key)
         if meta is not None:
             with self._lock:
+                self._check_unfetched_locked(now)
                 self._apply_meta(job, meta, cached=True)
                 job.status = "done"
                 self._jobs[job.id] = job
                 self.store.save_job(job)
                 snapshot = _copy(job)
             log.info("job %s answered from the cache", job.id)
+            self._enforce_records(now)
             return snapshot
         with self._lock:
+            self._check_unfetched_locked(now)
             if len(self._queue) >= self.limits.queue_capacity:
                 raise QueueFull(self.limits.queue_capacity, self._retry_after_locked())
         # Inputs and record go to disk before the job is visible to the workers.
@@ -484,8 +564,6 @@ class JobManager:
         if data is None:
             self._finish(job, "failed", error="the uploaded images of this job were lost")
             return
-        images = [open_image(d, f"image {i + 1}", self.max_pixels) for i, d in enumerate(data)]
-        options = ReconstructOptions(**job.options)
 
         def progress(stage: str, fraction: float) -> None:
             # In memory only: after a crash a running job is failed whatever its stage.
@@ -498,8 +576,26 @@ class JobManager:
         def should_cancel() -> bool:
             return job.status == "cancelled" or self._stopping
 
+        run_job = getattr(pipeline, "run_job", None)
         try:
-            result = pipeline.run(images, options, progress, should_cancel)
+            if run_job is not None:  # a worker process: it decodes, runs and stores
+                meta = run_job(
+                    self.store.root,
+                    job.key,
+                    data,
+                    job.options,
+                    self.max_pixels,
+                    progress,
+                    should_cancel,
+                )
+                result = None
+            else:
+                images = [
+                    open_image(d, f"image {i + 1}", self.max_pixels) for i, d in enumerate(data)
+                ]
+                result = pipeline.run(
+                    images, ReconstructOptions(**job.options), progress, should_cancel
+                )
         except Cancelled:
             self._after_cancel(job)
             return
@@ -513,7 +609,8 @@ class JobManager:
         if job.status == "cancelled":
             self._after_cancel(job)
             return
-        meta = self.store.save_result(job.key, result)
+        if result is not None:
+            meta = self.store.save_result(job.key, result)
         self._finish(job, "done", meta=meta, cached=False)
 
     def _after_cancel(self, job: Job) -> None:
@@ -564,13 +661,21 @@ class JobManager:
             log.info("job %s %s", job.id, status)
 
     def _enforce_limits(self, now: float) -> None:
+        with self._lock:
+            keep = frozenset(j.key for j in self._unfetched_locked(now))
         for key in self.store.evict_results(
-            self.limits.max_result_bytes, self.limits.max_age_s, now
+            self.limits.max_result_bytes, self.limits.max_age_s, now, keep
         ):
             log.info("result %s deleted (storage limit)", key[:12])
+        self._enforce_records(now)
+
+    def _enforce_records(self, now: float) -> None:
+        """Trim finished records beyond ``max_jobs`` (oldest first) or ``max_age_s``; a
+        done job whose result was not downloaded yet is only trimmed by age."""
         with self._lock:
+            unfetched = {j.id for j in self._unfetched_locked(now)}
             finished = sorted(
-                (j for j in self._jobs.values() if j.status in FINAL),
+                (j for j in self._jobs.values() if j.status in FINAL and j.id not in unfetched),
                 key=lambda j: j.created_at,
                 reverse=True,
             )

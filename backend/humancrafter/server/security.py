@@ -8,6 +8,9 @@
   of CORS headers, a browser page cannot drive it);
 - a request body limit, checked against ``Content-Length`` before anything is read and
   counted while the body streams in (chunked uploads);
+- body time limits: each piece of a body must arrive within ``body_idle_s`` and the whole
+  body within ``body_total_s`` (a body shorter than its Content-Length, or a chunked
+  upload that never ends, is answered 408 and the connection closed);
 - loopback-only binding unless the operator asks for more.
 
 Everything here is a pure ASGI middleware or a plain function, so it runs before FastAPI
@@ -16,6 +19,7 @@ parses a single byte of a request body.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -119,6 +123,13 @@ class BodyTooLarge(HTTPException):
         )
 
 
+class BodyTimeout(HTTPException):
+    """Raised while a request body streams in too slowly (answered 408)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(status_code=408, detail=f"the request body {what}; send it again")
+
+
 def _mb(n: int) -> str:
     return f"{n / 1_000_000:g} MB"
 
@@ -131,15 +142,25 @@ class GuardMiddleware:
         token: the bearer token.
         allowed_hosts: names from :func:`allowed_host_names`.
         max_body_bytes: largest request body accepted, in bytes.
+        body_idle_s: longest wait for the next piece of a request body.
+        body_total_s: longest time a whole request body may take.
     """
 
     def __init__(
-        self, app: ASGIApp, token: str, allowed_hosts: frozenset[str], max_body_bytes: int
+        self,
+        app: ASGIApp,
+        token: str,
+        allowed_hosts: frozenset[str],
+        max_body_bytes: int,
+        body_idle_s: float = 10.0,
+        body_total_s: float = 120.0,
     ) -> None:
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts
         self.max_body_bytes = max_body_bytes
+        self.body_idle_s = body_idle_s
+        self.body_total_s = body_total_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -172,14 +193,30 @@ class GuardMiddleware:
 
     def _counting(self, receive: Receive) -> Receive:
         seen = 0
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_total_s
 
         async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:  # later receives wait for a disconnect: no time limit
+                return await receive()
+            left = deadline - loop.time()
+            if left <= 0:
+                raise BodyTimeout(f"took more than {self.body_total_s:g} s")
+            try:
+                message = await asyncio.wait_for(receive(), min(self.body_idle_s, left))
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    raise BodyTimeout(f"took more than {self.body_total_s:g} s") from None
+                raise BodyTimeout(f"stalled: nothing arrived for {self.body_idle_s:g} s") from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
                     raise BodyTooLarge(self.max_body_bytes)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         return counted
