@@ -1,16 +1,33 @@
-"""How splat objects look: a Geometry Nodes modifier instancing ellipsoids + a material.
+"""How splat objects look: a Geometry Nodes modifier instancing a proxy per splat + a
+material that draws each splat as its 3D Gaussian.
 
 Per splat object:
 
 - node group ``HC Display <object>``: keeps points whose ``opacity`` is above the
   cut-off and that are not in a hidden part (``hc_hidden``), thins them at random to the
   viewport point budget (renders always use every point), and instances an ico-sphere
-  at each one, rotated by ``rotation`` and scaled by ``scale`` x "Size (sigma)". Points
-  whose ``hc_material`` is k > 0 get the k-th part material (see :mod:`.part_tools`).
-  Instances carry the point attributes, so shaders read them as *instancer* attributes.
-- material ``HC Splats <object>``: emission of the ``Col`` attribute, or of the Sapiens
-  palette colour of ``part`` when the "part colours" switch is on. Works in EEVEE and
-  Cycles (no engine-specific nodes).
+  at each one, rotated by ``rotation`` and scaled by ``scale`` (one standard deviation),
+  so the instance's own (object) space is the splat's whitened space. The ico-sphere's
+  radius is "Size (sigma)" / 0.79 so that it encloses the ball of radius "Size (sigma)"
+  (0.79 is the in-radius of an icosahedron of circum-radius 1: Detail 1, the default).
+  Points whose ``hc_material`` is k > 0 get the k-th part material (see
+  :mod:`.part_tools`). Instances carry the point attributes, so shaders read them as
+  *instancer* attributes. In the viewport the instances are also realised with ``Col``
+  on their faces, so the Solid viewport in *Attribute* colour shows the splat colours.
+- material ``HC Splats <object>``: the Gaussian kernel. For the view ray through a
+  shading point p with direction v, both in the instance's whitened space, the squared
+  Mahalanobis distance of the ray from the splat centre is d² = |p|² − (p·v)²/|v|²
+  (its closest approach), and the splat's alpha there is ``opacity`` · exp(−½ d²), cut
+  off at d = "Size (sigma)" (3 σ by default, as the glTF extension's ellipse kernel).
+  Front faces only (each ray meets the proxy's front once), so a splat counts once per
+  ray. Colour: emission of ``Col`` (linear; the file's 0.5 + SH_C0·f_dc is display sRGB
+  and is converted once at import), or of the Sapiens palette colour of ``part`` when the
+  "part colours" switch is on. Alpha-blending order: Cycles composites along each ray
+  front to back (exact order; raise *Light Paths › Transparent* bounces for dense
+  splats, see :func:`configure_scene`); EEVEE uses dithered (order-independent)
+  transparency that converges over its samples. The "Soft Gaussians" switch off gives
+  the old opaque ellipsoids (the fidelity benchmark compares both). No engine-specific
+  nodes.
 """
 
 from __future__ import annotations
@@ -22,13 +39,21 @@ from .portable.parts import NUM_PARTS, PALETTE
 
 MODIFIER = "HumanCrafter Display"
 PART_SWITCH = "Part Colours"  # name of the material's Value node
+SOFT_SWITCH = "Soft Gaussians"  # 1: Gaussian kernel, 0: opaque ellipsoids (old display)
+IN_RADIUS = 0.79  # in-radius of a unit icosahedron (0.7947), the coarsest proxy
 
 INPUTS = (
     # name, socket type, default, min, max
-    ("Opacity Cut-off", "NodeSocketFloat", 0.05, 0.0, 1.0),
-    ("Viewport Budget", "NodeSocketInt", 300_000, 1, 50_000_000),
-    ("Size (sigma)", "NodeSocketFloat", 1.5, 0.01, 10.0),
-    ("Detail", "NodeSocketInt", 1, 1, 4),
+    ("Opacity Cut-off", "NodeSocketFloat", 0.004, 0.0, 1.0),
+    ("Viewport Budget", "NodeSocketInt", 100_000, 1, 50_000_000),
+    ("Size (sigma)", "NodeSocketFloat", 3.0, 0.01, 10.0),
+    ("Detail", "NodeSocketInt", 1, 1, 4),  # ico-sphere subdivisions; 1 = icosahedron
+    # 3DGS's low-pass filter: eps2d (px²) added to each projected covariance; as an
+    # isotropic 3D dilation sigma' = sqrt(sigma² + eps2d (distance / focal)²) (same
+    # rotation), with the scene camera's focal length in pixels (kept in sync by the
+    # add-on: :func:`sync_camera`); 0 turns it off.
+    ("Dilation (px²)", "NodeSocketFloat", 0.3, 0.0, 10.0),
+    ("Focal (px)", "NodeSocketFloat", 0.0, 0.0, 1e6),
 )
 
 
@@ -42,19 +67,57 @@ def splat_material(obj: bpy.types.Object) -> bpy.types.Material:
     obj["hc_display_material"] = mat.name
     if bpy.app.version < (5, 0, 0):  # always node-based from 5.0 on
         mat.use_nodes = True
-    nt = mat.node_tree
+    mat.surface_render_method = "DITHERED"  # EEVEE: order-independent alpha
+    mat.use_backface_culling = True
+    mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
+    build_material(mat.node_tree)
+    return mat
+
+
+def build_material(nt: bpy.types.ShaderNodeTree) -> None:
+    """The Gaussian-kernel splat shader (see the module docstring)."""
     nt.nodes.clear()
-    col = nt.nodes.new("ShaderNodeAttribute")
-    col.attribute_type = "INSTANCER"
-    col.attribute_name = "Col"
-    part = nt.nodes.new("ShaderNodeAttribute")
-    part.attribute_type = "INSTANCER"
-    part.attribute_name = "part"
-    to_fac = nt.nodes.new("ShaderNodeMath")  # (part + 0.5) / 28
-    to_fac.operation = "MULTIPLY_ADD"
-    to_fac.inputs[1].default_value = 1.0 / NUM_PARTS
+    new, links = nt.nodes.new, nt.links
+
+    def lookup(name: str, kind: str = "INSTANCER") -> bpy.types.Node:
+        node = new("ShaderNodeAttribute")
+        node.attribute_type, node.attribute_name = kind, name
+        return node
+
+    def attr(name: str, output: str = "Fac"):
+        """Instance attribute (render) + the same geometry attribute (viewport, realised):
+        whichever is absent reads 0."""
+        a, b = lookup(name), lookup(name, "GEOMETRY")
+        node = new("ShaderNodeVectorMath" if output != "Fac" else "ShaderNodeMath")
+        node.operation = "ADD"
+        links.new(a.outputs[output], node.inputs[0])
+        links.new(b.outputs[output], node.inputs[1])
+        return node.outputs[0]
+
+    def math(op: str, a, b=None, value=None) -> bpy.types.Node:
+        node = new("ShaderNodeMath")
+        node.operation = op
+        for i, x in enumerate((a, b)):
+            if x is None:
+                continue
+            if isinstance(x, (int, float)):
+                node.inputs[i].default_value = float(x)
+            else:
+                links.new(x, node.inputs[i])
+        return node
+
+    def vmath(op: str, a, b=None) -> bpy.types.Node:
+        node = new("ShaderNodeVectorMath")
+        node.operation = op
+        links.new(a, node.inputs[0])
+        if b is not None:
+            links.new(b, node.inputs[1])
+        return node
+
+    col, part, opacity = attr("Col", "Vector"), attr("part"), attr("opacity")
+    to_fac = math("MULTIPLY_ADD", part, 1.0 / NUM_PARTS)  # (part + 0.5) / 28
     to_fac.inputs[2].default_value = 0.5 / NUM_PARTS
-    ramp = nt.nodes.new("ShaderNodeValToRGB")
+    ramp = new("ShaderNodeValToRGB")
     ramp.color_ramp.interpolation = "CONSTANT"
     elements = ramp.color_ramp.elements
     while len(elements) < NUM_PARTS:
@@ -64,28 +127,146 @@ def splat_material(obj: bpy.types.Object) -> bpy.types.Material:
         elements[k].position = k / NUM_PARTS
     for k in range(NUM_PARTS):  # positions sort the elements; colour them afterwards
         elements[k].color = (*linear[k], 1.0)
-    switch = nt.nodes.new("ShaderNodeValue")
+    links.new(to_fac.outputs[0], ramp.inputs["Fac"])
+    switch = new("ShaderNodeValue")
     switch.name = switch.label = PART_SWITCH
     switch.outputs[0].default_value = 0.0
-    mix = nt.nodes.new("ShaderNodeMix")
+    mix = new("ShaderNodeMix")
     mix.data_type = "RGBA"
-    emit = nt.nodes.new("ShaderNodeEmission")
-    out = nt.nodes.new("ShaderNodeOutputMaterial")
-    links = nt.links
-    links.new(part.outputs["Fac"], to_fac.inputs[0])
-    links.new(to_fac.outputs[0], ramp.inputs["Fac"])
     links.new(switch.outputs[0], mix.inputs["Factor"])
-    links.new(col.outputs["Color"], mix.inputs["A"])
+    links.new(col, mix.inputs["A"])
     links.new(ramp.outputs["Color"], mix.inputs["B"])
+    emit = new("ShaderNodeEmission")
     links.new(mix.outputs["Result"], emit.inputs["Color"])
-    links.new(emit.outputs[0], out.inputs["Surface"])
-    for i, node in enumerate((col, part, to_fac, ramp, switch, mix, emit, out)):
-        node.location = (i * 220 - 800, 0)
-    return mat
+
+    # d^2 of the view ray from the centre, in the splat's whitened (sigma) space: p is
+    # the proxy's own coordinate (hcP); the view direction is mapped by the instance's
+    # transform (render: World -> Object is the instance's space) or, on realised viewport
+    # geometry (hcReal = 1), by the stored rows hcM0..2 of (R S)^-1 after World -> Object
+    geo = new("ShaderNodeNewGeometry")
+    to_obj = new("ShaderNodeVectorTransform")
+    to_obj.vector_type, to_obj.convert_from, to_obj.convert_to = "VECTOR", "WORLD", "OBJECT"
+    links.new(geo.outputs["Incoming"], to_obj.inputs[0])
+    vw = to_obj.outputs[0]
+    rows = new("ShaderNodeCombineXYZ")
+    for i in range(3):
+        m = lookup(f"hcM{i}", "GEOMETRY")
+        links.new(vmath("DOT_PRODUCT", m.outputs["Vector"], vw).outputs["Value"], rows.inputs[i])
+    pick = new("ShaderNodeMix")
+    pick.data_type = "VECTOR"
+    links.new(lookup("hcReal", "GEOMETRY").outputs["Fac"], pick.inputs["Factor"])
+    links.new(vw, pick.inputs[4])  # A (vector)
+    links.new(rows.outputs[0], pick.inputs[5])  # B (vector)
+    p, v = lookup("hcP", "GEOMETRY").outputs["Vector"], pick.outputs[1]
+    pp = vmath("DOT_PRODUCT", p, p)
+    pv = vmath("DOT_PRODUCT", p, v)
+    vv = vmath("DOT_PRODUCT", v, v)
+    along = math("DIVIDE", math("POWER", pv.outputs["Value"], 2.0).outputs[0],
+                 math("MAXIMUM", vv.outputs["Value"], 1e-20).outputs[0])  # fmt: skip
+    d2 = math("MAXIMUM", math("SUBTRACT", pp.outputs["Value"], along.outputs[0]).outputs[0], 0.0)
+    kernel = math("EXPONENT", math("MULTIPLY", d2.outputs[0], -0.5).outputs[0])
+    cut = attr("hcCut")  # "Size (sigma)" of the display modifier
+    inside = math("LESS_THAN", d2.outputs[0], math("POWER", cut, 2.0).outputs[0])
+    soft = new("ShaderNodeValue")
+    soft.name = soft.label = SOFT_SWITCH
+    soft.outputs[0].default_value = 1.0
+    # alpha = soft ? opacity * kernel * inside : 1 ; and nothing on back faces
+    gauss = math("MULTIPLY", math("MULTIPLY", opacity, kernel.outputs[0]).outputs[0],
+                 inside.outputs[0])  # fmt: skip
+    blend = new("ShaderNodeMix")
+    blend.data_type = "FLOAT"
+    links.new(soft.outputs[0], blend.inputs["Factor"])
+    blend.inputs["A"].default_value = 1.0
+    links.new(gauss.outputs[0], blend.inputs["B"])
+    front = math("SUBTRACT", 1.0, geo.outputs["Backfacing"])
+    alpha = math("MULTIPLY", blend.outputs["Result"], front.outputs[0])
+    clear = new("ShaderNodeBsdfTransparent")
+    shader = new("ShaderNodeMixShader")
+    links.new(alpha.outputs[0], shader.inputs["Fac"])
+    links.new(clear.outputs[0], shader.inputs[1])
+    links.new(emit.outputs[0], shader.inputs[2])
+    out = new("ShaderNodeOutputMaterial")
+    links.new(shader.outputs[0], out.inputs["Surface"])
+    for i, node in enumerate(nt.nodes):
+        node.location = ((i % 8) * 220 - 900, -(i // 8) * 260)
+    out.location = (900, 0)
+
+
+def configure_scene(scene: bpy.types.Scene, min_transparent_bounces: int = 256) -> None:
+    """Render settings the Gaussian display needs: Cycles may pass through that many
+    overlapping splats per ray (its default of 8 paints the back splats black)."""
+    cycles = getattr(scene, "cycles", None)
+    if cycles is not None and cycles.transparent_max_bounces < min_transparent_bounces:
+        cycles.transparent_max_bounces = min_transparent_bounces
+        cycles.max_bounces = max(cycles.max_bounces, min_transparent_bounces)
+
+
+def show_colours_in_solid_views(screen_owner=None) -> int:
+    """Switch 3D views in Solid shading that colour by material (Blender's default) to
+    colour by attribute, so splats show their colours there; returns how many changed."""
+    wm = screen_owner or getattr(bpy.context, "window_manager", None)
+    changed = 0
+    for window in getattr(wm, "windows", []):
+        for area in window.screen.areas:
+            if area.type != "VIEW_3D":
+                continue
+            for space in area.spaces:
+                shading = getattr(space, "shading", None)
+                if (
+                    shading is not None
+                    and shading.type == "SOLID"
+                    and (shading.color_type == "MATERIAL")
+                ):
+                    shading.color_type = "VERTEX"  # shown as "Attribute" in the UI
+                    changed += 1
+    return changed
+
+
+def camera_focal_px(scene: bpy.types.Scene) -> float:
+    """The scene camera's focal length in render pixels (0 without a perspective camera)."""
+    cam = scene.camera
+    if cam is None or cam.type != "CAMERA" or cam.data.type != "PERSP":
+        return 0.0
+    r = scene.render
+    w = r.resolution_x * r.resolution_percentage / 100 * r.pixel_aspect_x
+    h = r.resolution_y * r.resolution_percentage / 100 * r.pixel_aspect_y
+    fit = cam.data.sensor_fit
+    if fit == "AUTO":
+        fit = "HORIZONTAL" if w >= h else "VERTICAL"
+    if fit == "HORIZONTAL":
+        return cam.data.lens / cam.data.sensor_width * w
+    return cam.data.lens / cam.data.sensor_height * h
+
+
+def sync_camera(scene: bpy.types.Scene) -> None:
+    """Give every splat display of ``scene`` the camera's focal length (the dilation's
+    pixel size); called at import and before each render."""
+    focal = camera_focal_px(scene)
+    for obj in scene.objects:
+        mod = obj.modifiers.get(MODIFIER) if obj.type == "MESH" else None
+        if mod is None or mod.node_group is None:
+            continue
+        for item in mod.node_group.interface.items_tree:
+            if item.item_type == "SOCKET" and item.name == "Focal (px)":
+                if abs(mod.get(item.identifier, 0.0) - focal) > 1e-6:
+                    mod[item.identifier] = focal
+                    obj.update_tag()
+
+
+@bpy.app.handlers.persistent
+def _render_pre(scene, *args) -> None:
+    sync_camera(scene)
+
+
+def set_soft(obj: bpy.types.Object, on: bool) -> None:
+    """Gaussian splats (``on``, the default) or opaque ellipsoids (the old display)."""
+    splat_material(obj).node_tree.nodes[SOFT_SWITCH].outputs[0].default_value = float(on)
 
 
 def set_part_colours(obj: bpy.types.Object, on: bool) -> None:
-    """Show the Sapiens palette (``on``) or the splat colours."""
+    """Show the Sapiens palette (``on``) or the splat colours; an object without part
+    labels always shows its own colours (its palette would be all Background)."""
+    on = on and "part" in obj.data.attributes
     mat = splat_material(obj)
     mat.node_tree.nodes[PART_SWITCH].outputs[0].default_value = 1.0 if on else 0.0
 
@@ -168,13 +349,73 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
     nt.links.new(visible.outputs[0], selected.inputs[0])
     nt.links.new(thin.outputs[0], selected.inputs[1])
 
+    # dilated scale: sqrt(scale² + eps2d (|p - camera| / focal)²), 0 without a focal
+    cam = new("GeometryNodeInputActiveCamera")
+    info = new("GeometryNodeObjectInfo")
+    info.transform_space = "RELATIVE"
+    nt.links.new(cam.outputs[0], info.inputs["Object"])
+    where = new("GeometryNodeInputPosition")
+    dist = new("ShaderNodeVectorMath")
+    dist.operation = "DISTANCE"
+    nt.links.new(where.outputs[0], dist.inputs[0])
+    nt.links.new(info.outputs["Location"], dist.inputs[1])
+    per_px = new("ShaderNodeMath")  # distance / focal (0 when focal is 0)
+    per_px.operation = "DIVIDE"
+    nt.links.new(dist.outputs["Value"], per_px.inputs[0])
+    nt.links.new(gin.outputs["Focal (px)"], per_px.inputs[1])
+    sq = new("ShaderNodeMath")
+    sq.operation = "MULTIPLY"
+    nt.links.new(per_px.outputs[0], sq.inputs[0])
+    nt.links.new(per_px.outputs[0], sq.inputs[1])
+    eps2 = new("ShaderNodeMath")
+    eps2.operation = "MULTIPLY"
+    nt.links.new(sq.outputs[0], eps2.inputs[0])
+    nt.links.new(gin.outputs["Dilation (px²)"], eps2.inputs[1])
+    s2 = new("ShaderNodeVectorMath")
+    s2.operation = "MULTIPLY"
+    nt.links.new(scale.outputs["Attribute"], s2.inputs[0])
+    nt.links.new(scale.outputs["Attribute"], s2.inputs[1])
+    grown = new("ShaderNodeVectorMath")
+    grown.operation = "ADD"
+    nt.links.new(s2.outputs[0], grown.inputs[0])
+    nt.links.new(eps2.outputs[0], grown.inputs[1])  # a float into a vector: all three
+    root = new("ShaderNodeVectorMath")
+    root.operation = "POWER"
+    nt.links.new(grown.outputs[0], root.inputs[0])
+    root.inputs[1].default_value = (0.5, 0.5, 0.5)
+    sigma = root.outputs[0]
+
+    # rows of (R S)^-1 = S^-1 R^T (R's columns over the scales): the shader's map of
+    # the view direction into a splat's whitened space on realised (viewport) geometry
+    split = new("ShaderNodeSeparateXYZ")
+    nt.links.new(sigma, split.inputs[0])
+    with_rows = gin.outputs["Geometry"]
+    for i, axis in enumerate(("X", "Y", "Z")):
+        rot = new("FunctionNodeRotateVector")
+        rot.inputs["Vector"].default_value = [float(i == j) for j in range(3)]
+        nt.links.new(rotation.outputs["Attribute"], rot.inputs["Rotation"])
+        inv = new("ShaderNodeMath")
+        inv.operation = "DIVIDE"
+        inv.inputs[0].default_value = 1.0
+        nt.links.new(split.outputs[axis], inv.inputs[1])
+        row = new("ShaderNodeVectorMath")
+        row.operation = "SCALE"
+        nt.links.new(rot.outputs[0], row.inputs[0])
+        nt.links.new(inv.outputs[0], row.inputs["Scale"])
+        with_rows = _store(nt, with_rows, f"hcM{i}", "FLOAT_VECTOR", "POINT", row.outputs[0])
+
+    radius = new("ShaderNodeMath")  # the proxy encloses the ball of radius Size (sigma)
+    radius.operation = "DIVIDE"
+    nt.links.new(gin.outputs["Size (sigma)"], radius.inputs[0])
+    radius.inputs[1].default_value = IN_RADIUS
     sphere = new("GeometryNodeMeshIcoSphere")
-    sphere.inputs["Radius"].default_value = 1.0
+    nt.links.new(radius.outputs[0], sphere.inputs["Radius"])
     nt.links.new(gin.outputs["Detail"], sphere.inputs["Subdivisions"])
-    size = new("ShaderNodeVectorMath")
-    size.operation = "SCALE"
-    nt.links.new(scale.outputs["Attribute"], size.inputs[0])
-    nt.links.new(gin.outputs["Size (sigma)"], size.inputs["Scale"])
+    here = new("GeometryNodeInputPosition")  # the proxy's own coordinates = whitened space
+    proxy = _store(nt, sphere.outputs["Mesh"], "hcP", "FLOAT_VECTOR", "POINT", here.outputs[0])
+    solid = new("GeometryNodeMeshIcoSphere")  # part materials: opaque 1.5-sigma ellipsoids
+    solid.inputs["Radius"].default_value = 1.5
+    solid.inputs["Subdivisions"].default_value = 1
 
     join = new("GeometryNodeJoinGeometry")
     join.location = (600, 0)
@@ -189,13 +430,73 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
         nt.links.new(is_k.outputs[0], sel.inputs[1])
         setmat = new("GeometryNodeSetMaterial")
         setmat.inputs["Material"].default_value = mat
-        nt.links.new(sphere.outputs["Mesh"], setmat.inputs["Geometry"])
+        nt.links.new(proxy if k == 0 else solid.outputs["Mesh"], setmat.inputs["Geometry"])
         inst = new("GeometryNodeInstanceOnPoints")
         inst.location = (300, -300 * k)
-        nt.links.new(gin.outputs["Geometry"], inst.inputs["Points"])
+        nt.links.new(with_rows, inst.inputs["Points"])
         nt.links.new(sel.outputs[0], inst.inputs["Selection"])
         nt.links.new(setmat.outputs[0], inst.inputs["Instance"])
         nt.links.new(rotation.outputs["Attribute"], inst.inputs["Rotation"])
-        nt.links.new(size.outputs[0], inst.inputs["Scale"])
+        nt.links.new(sigma if k == 0 else scale.outputs["Attribute"], inst.inputs["Scale"])
         nt.links.new(inst.outputs[0], join.inputs[0])
-    nt.links.new(join.outputs[0], gout.inputs["Geometry"])
+    size = new("ShaderNodeMath")  # "Size (sigma)" as a field, for the shader's cut-off
+    size.operation = "ADD"
+    nt.links.new(gin.outputs["Size (sigma)"], size.inputs[0])
+    instances = _store(nt, _lean(nt, join.outputs[0]), "hcCut", "FLOAT", "INSTANCE",
+                       size.outputs[0])  # fmt: skip
+
+    # Viewport: the instances realised behind a one-point stub of the input mesh, which
+    # carries its active colour attribute ("Col"), so the Solid viewport in Attribute
+    # colour shows the splat colours; the shader reads the same values as geometry
+    # attributes there (hcReal = 1).
+    index = new("GeometryNodeInputIndex")
+    rest = new("FunctionNodeCompare")
+    rest.data_type, rest.operation = "INT", "GREATER_THAN"
+    nt.links.new(index.outputs[0], rest.inputs[2])
+    stub = new("GeometryNodeDeleteGeometry")
+    nt.links.new(gin.outputs["Geometry"], stub.inputs["Geometry"])
+    nt.links.new(rest.outputs[0], stub.inputs["Selection"])
+    real = new("GeometryNodeRealizeInstances")
+    nt.links.new(instances, real.inputs[0])
+    flagged = _store(nt, real.outputs[0], "hcReal", "FLOAT", "POINT", 1.0)
+    merged = new("GeometryNodeJoinGeometry")  # a new link goes first: the stub last
+    nt.links.new(flagged, merged.inputs[0])
+    nt.links.new(_lean(nt, stub.outputs[0]), merged.inputs[0])
+    switch = new("GeometryNodeSwitch")
+    switch.input_type = "GEOMETRY"
+    nt.links.new(viewport.outputs[0], switch.inputs["Switch"])
+    nt.links.new(instances, switch.inputs["False"])
+    nt.links.new(merged.outputs[0], switch.inputs["True"])
+    nt.links.new(switch.outputs[0], gout.inputs["Geometry"])
+
+
+# Attributes the display does not need past instancing (the file's own values, the
+# vertex groups): dropped so that instances and realised viewport meshes stay small.
+_DROP_WILDCARD = ("sh_*", "model_*", "log_*", "rot_*", "opacity_*", "part_*", "hc_*",
+                  "Left_*", "Right_*", "Face_*", "Lower_*", "Upper_*")  # one * each  # fmt: skip
+_DROP_EXACT = ("normal", "rotation", "scale", "Background", "Apparel", "Hair", "Torso",
+               "Tongue")  # fmt: skip
+
+
+def _lean(nt, geometry):
+    for pattern, mode in [(p, "Wildcard") for p in _DROP_WILDCARD] + [
+        (p, "Exact") for p in _DROP_EXACT
+    ]:
+        node = nt.nodes.new("GeometryNodeRemoveAttribute")
+        node.inputs["Pattern Mode"].default_value = mode
+        node.inputs["Name"].default_value = pattern
+        nt.links.new(geometry, node.inputs["Geometry"])
+        geometry = node.outputs[0]
+    return geometry
+
+
+def _store(nt, geometry, name: str, data_type: str, domain: str, value):
+    node = nt.nodes.new("GeometryNodeStoreNamedAttribute")
+    node.data_type, node.domain = data_type, domain
+    node.inputs["Name"].default_value = name
+    nt.links.new(geometry, node.inputs["Geometry"])
+    if isinstance(value, float):
+        node.inputs["Value"].default_value = value
+    else:
+        nt.links.new(value, node.inputs["Value"])
+    return node.outputs[0]

@@ -56,6 +56,7 @@ class ReconstructTask:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name="humancrafter-job", daemon=True)
+        self.health: dict | None = None  # the backend's /v1/health answer, once it came
 
     def start(self) -> ReconstructTask:
         self._set(status="checking", message="Contacting the backend…")
@@ -90,7 +91,8 @@ class ReconstructTask:
 
     def _work(self) -> None:
         mode = self.options.get("mode", "prior")
-        ok, line = describe_modes(self.client.health(), mode)
+        self.health = self.client.health()
+        ok, line = describe_modes(self.health, mode)
         if not ok:
             self._set(status="failed", message=line, error_kind="mode")
             return
@@ -143,6 +145,7 @@ class HealthCheck:
         self.ok: bool | None = None
         self.line = "Checking the connection…"
         self.kind: str | None = None
+        self.health: dict | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> HealthCheck:
@@ -155,7 +158,8 @@ class HealthCheck:
 
     def _run(self) -> None:
         try:
-            ok, line = describe_modes(self.client.health(), self.mode)
+            self.health = self.client.health()
+            ok, line = describe_modes(self.health, self.mode)
             if ok and self.client.token is None:
                 ok = False
                 line = (
@@ -177,20 +181,37 @@ class LocalBackend:
     """Start ``command`` (e.g. ``humancrafter serve``) and wait until ``client`` answers.
 
     ``Popen`` runs on the calling (main) thread and returns at once; the waiting happens
-    on a worker thread. ``line`` says what is going on.
+    on a worker thread. ``line`` says what is going on. A backend that already answers
+    at the URL is reported as such and nothing is started; success is only claimed while
+    the started process is still alive (so another process holding the port, which makes
+    ours exit, is reported as our exit).
     """
+
+    GRACE_S = 1.0  # how long the started process must survive its first answer
 
     def __init__(self, command: str, client: Client, wait_s: float = 60.0):
         self.command, self.client, self.wait_s = command, client, wait_s
         self.process: subprocess.Popen | None = None
         self.ok: bool | None = None
         self.line = ""
+        self.health: dict | None = None
         self._thread = threading.Thread(target=self._wait, daemon=True)
 
     def start(self) -> LocalBackend:
         args = shlex.split(self.command)
         if not args:
             raise ValueError("the local backend command in the preferences is empty")
+        try:
+            self.health = self.client.health()
+        except BackendError:
+            pass
+        else:
+            self.ok = True
+            self.line = (
+                f"A backend is already running at {self.client.base_url} (started "
+                "elsewhere), so no new one was started."
+            )
+            return self
         self.log = tempfile.NamedTemporaryFile(  # open while the process runs
             prefix="humancrafter-backend-", suffix=".log", delete=False
         )
@@ -199,6 +220,13 @@ class LocalBackend:
                 args, stdin=subprocess.DEVNULL, stdout=self.log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        except FileNotFoundError:
+            hint = (
+                " give its full path in Preferences › Add-ons › HumanCrafter › Local backend "
+                "command, e.g. /path/to/repo/.venv/bin/humancrafter serve"
+            )
+            where = "is not on Blender's PATH;" if "/" not in args[0] else "does not exist;"
+            raise ValueError(f"cannot run {args[0]!r}: it {where}{hint}") from None
         except OSError as e:
             raise ValueError(f"cannot run {args[0]!r}: {e.strerror or e}") from None
         self.line = f"Starting '{self.command}'…"
@@ -206,28 +234,39 @@ class LocalBackend:
         return self
 
     def join(self, timeout: float | None = None) -> bool:
+        if self._thread.ident is None:  # never started: nothing to wait for
+            return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def _exited(self) -> None:
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            err = f.read().decode("utf-8", "replace").strip()
+        last = err.splitlines()[-1] if err else "no output"
+        self.ok = False
+        self.line = f"The backend command exited with code {self.process.returncode}: {last}"
+
     def _wait(self) -> None:
+        if self.ok is not None:  # already answered before starting: nothing to wait for
+            return
         deadline = time.monotonic() + self.wait_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.log.flush()
-                with open(self.log.name, "rb") as f:
-                    err = f.read().decode("utf-8", "replace").strip()
-                last = err.splitlines()[-1] if err else "no output"
-                self.ok = False
-                self.line = (
-                    f"The backend command exited with code {self.process.returncode}: {last}"
-                )
+                self._exited()
                 return
             try:
-                self.client.health()
+                health = self.client.health()
             except BackendError:
                 time.sleep(0.25)
                 continue
-            self.ok, self.line = True, f"Local backend is up at {self.client.base_url}."
+            try:  # an answer while ours dies means someone else holds the port
+                self.process.wait(self.GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.health = health
+                self.ok, self.line = True, f"Local backend is up at {self.client.base_url}."
+                return
+            self._exited()
             return
         self.ok = False
         self.line = f"The backend did not answer within {self.wait_s:.0f} s of starting."

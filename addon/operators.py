@@ -7,13 +7,14 @@ timers do not fire in headless ``bpy``.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import display, exporter, importer, part_tools, rigging
+from . import display, exporter, importer, part_tools, props, rigging
 from .client import BackendError, is_local
 from .jobs import HealthCheck, LocalBackend, ReconstructTask
 from .portable import splatfile
@@ -23,6 +24,19 @@ from .preferences import make_client, preferences
 # Work in flight; only the main thread reads or replaces these.
 TASKS: dict[str, object] = {}
 POLL_S = 0.2
+# What notify() last told the user, newest last (the status bar shows the same).
+NOTICES: list[tuple[str, str]] = []
+
+
+def notify(message: str, level: str = "INFO") -> None:
+    """Show ``message`` in Blender's status bar and Info log (through a report of
+    ``humancrafter.notify``), so results and failures are seen with the sidebar closed."""
+    NOTICES.append((level, message))
+    del NOTICES[:-20]
+    try:
+        bpy.ops.humancrafter.notify(message=message, level=level)
+    except RuntimeError:  # the report itself raises for ERROR: it has been shown
+        pass
 
 
 def _settings(context) -> bpy.types.PropertyGroup:
@@ -57,24 +71,35 @@ def poll_tasks() -> float | None:
         st.message = snap.message
         if snap.finished:
             del TASKS["job"]
+            if job.health is not None:
+                props.set_available_modes(st, job.health)
             if snap.status == "done":
                 _import_result(scene, snap.result, snap.warnings)
             elif snap.error_kind:
                 st.connection_ok = snap.error_kind not in ("down", "auth", "offline", "mode")
                 if not st.connection_ok:
                     st.connection = snap.message
+            level = {"done": "INFO", "cancelled": "WARNING"}.get(st.status, "ERROR")
+            notify(f"HumanCrafter: {st.message}", level)
     check = TASKS.get("health")
     if isinstance(check, HealthCheck) and check.ok is not None:
         del TASKS["health"]
+        if check.health is not None:
+            props.set_available_modes(st, check.health)
         st.connection, st.connection_ok = check.line, bool(check.ok)
+        notify(f"HumanCrafter: {check.line}", "INFO" if check.ok else "WARNING")
     backend = TASKS.get("backend")
     if isinstance(backend, LocalBackend) and backend.ok is not None:
         del TASKS["backend"]
+        if backend.health is not None:
+            props.set_available_modes(st, backend.health)
         st.connection, st.connection_ok = backend.line, bool(backend.ok)
+        notify(f"HumanCrafter: {backend.line}", "INFO" if backend.ok else "ERROR")
     spz = TASKS.get("spz")
     if isinstance(spz, _Call) and spz.finished:
         del TASKS["spz"]
         st.message = spz.message
+        notify(f"HumanCrafter: {spz.message}", "ERROR" if spz.failed else "INFO")
     _redraw()
     return POLL_S if TASKS else None
 
@@ -88,6 +113,9 @@ def present_import(obj: bpy.types.Object, report: importer.ImportReport, scene) 
     """What follows :func:`importer.create_object` in both import paths: the display node
     set-up, the scene's part materials (named in ``report``) and the sidebar's part list."""
     display.ensure_display(obj)
+    display.configure_scene(scene)
+    display.sync_camera(scene)
+    display.show_colours_in_solid_views()
     applied = part_tools.apply_scene_materials(obj, scene)
     if applied:
         report.notes.append(f"part materials applied to {', '.join(applied)}")
@@ -116,7 +144,7 @@ class _Call:
     """A function run on a worker thread; ``message`` is its result or error sentence."""
 
     def __init__(self, fn, done_text: str):
-        self.finished, self.message = False, ""
+        self.finished, self.message, self.failed = False, "", False
         self._fn, self._done = fn, done_text
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -129,9 +157,37 @@ class _Call:
         try:
             self._fn()
             self.message = self._done
-        except (BackendError, OSError) as e:
-            self.message = str(e)
+        except BackendError as e:
+            self.message, self.failed = str(e), True
+        except OSError as e:
+            self.message, self.failed = _write_error(e), True
         self.finished = True
+
+
+class HC_OT_notify(bpy.types.Operator):
+    """Report a message (status bar and Info log); used by the background tasks"""
+
+    bl_idname = "humancrafter.notify"
+    bl_label = "HumanCrafter Message"
+    bl_options = {"INTERNAL"}
+    message: bpy.props.StringProperty()
+    level: bpy.props.EnumProperty(items=[(k, k.title(), "") for k in ("INFO", "WARNING", "ERROR")])
+
+    def execute(self, context):
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+def _write_error(e: OSError) -> str:
+    """One sentence for a failed write (no traceback)."""
+    where = e.filename or "the file"
+    if isinstance(e, PermissionError):
+        return f"Cannot write {where}: permission denied; choose a folder you can write to."
+    if isinstance(e, IsADirectoryError):
+        return f"Cannot write {where}: it is a folder; give a file name."
+    if isinstance(e, FileNotFoundError):
+        return f"Cannot write {where}: its folder does not exist."
+    return f"Cannot write {where}: {e.strerror or e}."
 
 
 # ----------------------------------------------------------------------------- backend
@@ -160,7 +216,7 @@ def collect_images(st) -> tuple[list[tuple[str, bytes]], list[float] | None]:
         images = [_image_bytes(st.image)]
     else:
         images = [_read_image(st.filepath)]
-    if st.mode != "multiview":
+    if props.current_mode(st) != "multiview":
         return images, None
     if not 1 <= len(st.views) <= 3:
         raise ValueError("multi-view needs 2 to 4 views: add 1 to 3 more views with their azimuths")
@@ -186,7 +242,7 @@ class HC_OT_reconstruct(bpy.types.Operator):
             st.status, st.message = "failed", str(e)[0].upper() + str(e)[1:] + "."
             self.report({"ERROR"}, st.message)
             return {"CANCELLED"}
-        options = {"mode": st.mode, "azimuths_deg": azimuths,
+        options = {"mode": props.current_mode(st), "azimuths_deg": azimuths,
                    "num_gaussians": st.num_gaussians, "seed": st.seed}  # fmt: skip
         TASKS["job"] = ReconstructTask(client, images, options).start()
         st.status, st.stage, st.progress, st.message = (
@@ -229,7 +285,7 @@ class HC_OT_check_connection(bpy.types.Operator):
             st.connection, st.connection_ok = str(e), False
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        TASKS["health"] = HealthCheck(client, st.mode).start()
+        TASKS["health"] = HealthCheck(client, props.current_mode(st)).start()
         st.connection = "Checking the connection…"
         _ensure_polling()
         return {"FINISHED"}
@@ -330,6 +386,36 @@ class _ExportBase(ExportHelper):
     def poll(cls, context):
         return _splat_object(context) is not None
 
+    def target(self) -> Path | None:
+        """The file to write, or None after reporting why it cannot be written (a folder
+        was given, or the folder is missing / read-only) - before anything is written."""
+        path = Path(bpy.path.abspath(self.filepath))
+        problem = None
+        if not self.filepath or path.is_dir() or self.filepath.endswith(("/", "\\")):
+            problem = f"'{self.filepath}' is a folder; give a file name ending in "
+            problem += f"{self.filename_ext or '.ply'}."
+        elif not path.parent.is_dir():
+            problem = f"Cannot write {path}: the folder {path.parent} does not exist."
+        elif not os.access(path.parent, os.W_OK):
+            problem = f"Cannot write {path}: permission denied; choose a folder you can write to."
+        if problem:
+            self.report({"ERROR"}, problem)
+            return None
+        return path
+
+    def write(self, fn, path: Path) -> int | None:
+        """``fn(path)`` -> number written, or None after reporting a write error; never
+        leaves a partial ``.part`` file behind."""
+        try:
+            return fn(path)
+        except OSError as e:
+            self.report({"ERROR"}, _write_error(e))
+            return None
+        finally:
+            stray = path.with_name(path.name + ".part")
+            if stray.exists():
+                stray.unlink()
+
 
 class HC_OT_export_ply(bpy.types.Operator, _ExportBase):
     """Export the active splat object as a 3DGS PLY (with part labels)"""
@@ -340,8 +426,13 @@ class HC_OT_export_ply(bpy.types.Operator, _ExportBase):
     filter_glob: bpy.props.StringProperty(default="*.ply", options={"HIDDEN"})
 
     def execute(self, context):
-        n = exporter.export_ply(_splat_object(context), self.filepath, self.posed)
-        self.report({"INFO"}, f"Wrote {n:,} splats to {self.filepath}.")
+        path = self.target()
+        n = None if path is None else self.write(
+            lambda p: exporter.export_ply(_splat_object(context), p, self.posed), path
+        )  # fmt: skip
+        if n is None:
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {n:,} splats to {path}.")
         return {"FINISHED"}
 
 
@@ -353,13 +444,23 @@ class HC_OT_export_parts(bpy.types.Operator, _ExportBase):
     filename_ext = ""
     use_filter_folder = True
 
+    @classmethod
+    def poll(cls, context):
+        obj = _splat_object(context)
+        return obj is not None and "part" in obj.data.attributes
+
     def execute(self, context):
-        folder = Path(self.filepath)
+        folder = Path(bpy.path.abspath(self.filepath))
         folder = folder if folder.is_dir() or not folder.suffix else folder.parent
         try:
             paths = exporter.export_parts(_splat_object(context), folder, self.posed)
         except ValueError as e:
             self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        except OSError as e:
+            self.report({"ERROR"}, _write_error(e))
+            for stray in folder.glob("*.ply.part") if folder.is_dir() else []:
+                stray.unlink()
             return {"CANCELLED"}
         self.report({"INFO"}, f"Wrote {len(paths)} part files to {folder}.")
         return {"FINISHED"}
@@ -377,8 +478,13 @@ class HC_OT_export_gltf(bpy.types.Operator, _ExportBase):
         return False  # keep .gltf when the user types it
 
     def execute(self, context):
-        n = exporter.export_gltf(_splat_object(context), self.filepath, self.posed)
-        self.report({"INFO"}, f"Wrote {n:,} splats to {self.filepath}.")
+        path = self.target()
+        n = None if path is None else self.write(
+            lambda p: exporter.export_gltf(_splat_object(context), p, self.posed), path
+        )  # fmt: skip
+        if n is None:
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Wrote {n:,} splats to {path}.")
         return {"FINISHED"}
 
 
@@ -391,13 +497,15 @@ class HC_OT_export_spz(bpy.types.Operator, _ExportBase):
     filter_glob: bpy.props.StringProperty(default="*.spz", options={"HIDDEN"})
 
     def execute(self, context):
+        path = self.target()
+        if path is None:
+            return {"CANCELLED"}
         try:
             client = make_client(context)
         except ValueError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         ply = splatfile.dumps(exporter.splats_for_export(_splat_object(context), self.posed))
-        path = Path(self.filepath)
 
         def convert() -> None:
             path.write_bytes(client.convert_spz(ply))
@@ -478,11 +586,20 @@ class HC_OT_part_separate(bpy.types.Operator, _PartOp):
     keep: bpy.props.BoolProperty(name="Keep in original", description="Copy instead of move")
 
     def execute(self, context):
+        obj = _splat_object(context)
         try:
-            new = part_tools.separate(_splat_object(context), self.pid(), self.keep)
+            new = part_tools.separate(obj, self.pid(), self.keep)
         except ValueError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        context.view_layer.update()  # so the view layer knows the new object
+        for o in context.view_layer.objects:  # the new object is the one to work on
+            o.select_set(False)
+        new.select_set(True)
+        context.view_layer.objects.active = new
+        for o in (obj, new):
+            part_tools.refresh_part_list(o)
+            o.hc_parts_index = min(o.hc_parts_index, max(len(o.hc_parts) - 1, 0))
         self.report({"INFO"}, f"Separated {len(new.data.vertices):,} points into '{new.name}'.")
         return {"FINISHED"}
 
@@ -546,7 +663,8 @@ class HC_OT_create_armature(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _splat_object(context) is not None
+        obj = _splat_object(context)
+        return obj is not None and "part" in obj.data.attributes
 
     def execute(self, context):
         obj = _splat_object(context)
@@ -594,7 +712,7 @@ def menu_export(self, context):
 
 
 CLASSES = (
-    HC_OT_reconstruct, HC_OT_cancel, HC_OT_check_connection, HC_OT_start_backend,
+    HC_OT_notify, HC_OT_reconstruct, HC_OT_cancel, HC_OT_check_connection, HC_OT_start_backend,
     HC_OT_view_add, HC_OT_view_remove, HC_OT_import_splats, HC_OT_export_ply,
     HC_OT_export_parts, HC_OT_export_gltf, HC_OT_export_spz, HC_OT_part_select,
     HC_OT_part_isolate, HC_OT_part_show_all, HC_OT_part_separate, HC_OT_part_material,
@@ -607,9 +725,14 @@ def register() -> None:
         bpy.utils.register_class(cls)
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
     bpy.types.TOPBAR_MT_file_export.append(menu_export)
+    if display._render_pre not in bpy.app.handlers.render_pre:
+        bpy.app.handlers.render_pre.append(display._render_pre)
 
 
 def unregister() -> None:
+    for handler in list(bpy.app.handlers.render_pre):
+        if getattr(handler, "__name__", "") == "_render_pre" and handler is display._render_pre:
+            bpy.app.handlers.render_pre.remove(handler)
     bpy.types.TOPBAR_MT_file_export.remove(menu_export)
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
     for cls in reversed(CLASSES):

@@ -36,6 +36,9 @@ class HC_PT_reconstruct(_Panel, bpy.types.Panel):
         layout = self.layout
         col = layout.column()
         col.prop(st, "mode")
+        if not st.modes_checked:
+            col.label(text="Check the connection to see every mode the backend offers.",
+                      icon="INFO")  # fmt: skip
         col.row().prop(st, "source", expand=True)
         if st.source == "FILE":
             col.prop(st, "filepath")
@@ -52,6 +55,7 @@ class HC_PT_reconstruct(_Panel, bpy.types.Panel):
             box.operator("humancrafter.view_add", icon="ADD")
         col.prop(st, "target_height")
         col.prop(st, "num_gaussians")
+        col.prop(st, "seed")
         running = st.status in RUNNING
         row = col.row(align=True)
         row.scale_y = 1.4
@@ -86,10 +90,10 @@ class HC_PT_parts(_Panel, bpy.types.Panel):
     def draw(self, context):
         obj = context.active_object
         layout = self.layout
-        layout.prop(obj, "hc_show_part_colours")
         if "part" not in obj.data.attributes:
             layout.label(text="This object has no part labels.", icon="INFO")
             return
+        layout.prop(obj, "hc_show_part_colours")
         layout.template_list("HC_UL_parts", "", obj, "hc_parts", obj, "hc_parts_index", rows=6)
         if not (0 <= obj.hc_parts_index < len(obj.hc_parts)):
             return
@@ -113,10 +117,12 @@ class HC_PT_rig_export(_Panel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         col = layout.column(align=True)
-        col.operator("humancrafter.create_armature", icon="ARMATURE_DATA")
+        if "part" in context.active_object.data.attributes:  # rigging and parts need labels
+            col.operator("humancrafter.create_armature", icon="ARMATURE_DATA")
         col.separator()
         col.operator("humancrafter.export_ply", text="PLY", icon="EXPORT")
-        col.operator("humancrafter.export_parts", text="PLY per part", icon="EXPORT")
+        if "part" in context.active_object.data.attributes:
+            col.operator("humancrafter.export_parts", text="PLY per part", icon="EXPORT")
         col.operator("humancrafter.export_gltf", text="glTF / GLB", icon="EXPORT")
         col.operator("humancrafter.export_spz", text="SPZ (via backend)", icon="EXPORT")
         mod = context.active_object.modifiers.get("HumanCrafter Display")

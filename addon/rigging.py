@@ -20,6 +20,7 @@ __all__ = [
     "create_armature",
     "deformed_positions",
     "plan_bones",
+    "remove_rig",
 ]
 ARMATURE_MODIFIER = "HumanCrafter Armature"
 LEVELS = 32  # weights are quantised to this many steps (one vertex_group.add per step)
@@ -38,6 +39,7 @@ def create_armature(
     bones, skipped = plan_bones(pos, lab, min_points)
     if not bones:
         raise ValueError("cannot place a rig: " + "; ".join(skipped))
+    remove_rig(obj)
     arm_data = bpy.data.armatures.new(f"{obj.name} Rig")
     arm = bpy.data.objects.new(f"{obj.name} Rig", arm_data)
     for coll in obj.users_collection:
@@ -77,6 +79,23 @@ def create_armature(
     obj.modifiers.move(obj.modifiers.find(mod.name), 0)
     obj["hc_rig"] = arm.name
     return arm, skipped
+
+
+def remove_rig(obj: bpy.types.Object) -> None:
+    """Delete the armature an earlier :func:`create_armature` made for ``obj`` (object
+    and data) and its Armature modifier, so rigging again replaces it (the bone-named
+    groups are rebuilt by :func:`create_armature`)."""
+    old = bpy.data.objects.get(obj.get("hc_rig", ""))
+    if old is not None and old.type == "ARMATURE":
+        data = old.data
+        bpy.data.objects.remove(old)
+        if data.users == 0:
+            bpy.data.armatures.remove(data)
+    mod = obj.modifiers.get(ARMATURE_MODIFIER)
+    if mod is not None:
+        obj.modifiers.remove(mod)
+    if "hc_rig" in obj:
+        del obj["hc_rig"]
 
 
 def deformed_positions(obj: bpy.types.Object) -> np.ndarray:

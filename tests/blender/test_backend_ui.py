@@ -39,6 +39,16 @@ def photo(tmp_path):
     return path
 
 
+@pytest.fixture(autouse=True)
+def every_mode(addon):
+    """Offer every mode (as if the backend had said all were ready) for these tests."""
+    props = _mod(addon, "props")
+    saved = list(props.AVAILABLE)
+    props.AVAILABLE[:] = [m[0] for m in props.MODES]
+    yield props
+    props.AVAILABLE[:] = saved
+
+
 def _finish(addon, key):
     ops = _mod(addon, "operators")
     task = ops.TASKS[key]
@@ -178,3 +188,141 @@ def test_mode_descriptions(addon):
     ok, line = describe(health, "full")
     assert not ok and "it needs a CUDA GPU" in line and "Ready now: prior" in line
     assert "has no mode 'fast'" in describe(health, "fast")[1]
+
+
+def _health(**ready):
+    return {"status": "ok", "version": "0.1.0", "device": "cpu",
+            "modes": {m: {"available": ok, "missing": None if ok else "a checkpoint"}
+                      for m, ok in ready.items()}}  # fmt: skip
+
+
+def test_mode_menu_offers_what_the_backend_can_run(scene, addon, every_mode):
+    props = every_mode
+    st = scene.humancrafter
+    st.modes_checked = False
+    props.set_available_modes(st, _health(prior=True, fast=False, multiview=False, full=False))
+    items = props.MODES
+    offered = [i[0] for i in props._mode_items(st, None)]
+    assert offered == ["prior"] and st.mode == "prior"
+    props.set_available_modes(st, _health(prior=True, fast=True, multiview=True, full=False))
+    offered = [i[0] for i in props._mode_items(st, None)]
+    assert offered == ["prior", "fast", "multiview"]
+    assert st.mode == "prior"  # a choice the user already has is kept while it is ready
+    st.modes_checked = False
+    props.set_available_modes(st, _health(prior=True, fast=True))
+    assert st.mode == "fast"  # first answer: fast is the default when available
+    tips = {i[0]: i[2] for i in props._mode_items(st, None)}
+    assert "trained HumanCrafter network" in tips["fast"] and "no network" in tips["prior"]
+    assert "CUDA" in dict((n, tip) for n, _, tip, _ in items)["full"]
+    with pytest.raises(TypeError):
+        st.mode = "full"  # not offered
+    props.set_available_modes(st, _health(prior=True, fast=False))
+    assert st.mode == "prior"  # fast went away
+
+
+def test_health_check_updates_modes_and_notifies(scene, addon, prefs, every_mode):
+    import bpy
+
+    ops = _mod(addon, "operators")
+    jobs = _mod(addon, "jobs")
+    st = scene.humancrafter
+    st.modes_checked = False
+
+    class FakeClient:
+        token = "t"
+        base_url = "http://127.0.0.1:1"
+
+        def health(self):
+            return _health(prior=True, fast=True, multiview=False, full=False)
+
+        def jobs(self, limit=1):
+            return {"jobs": []}
+
+    ops.TASKS["health"] = jobs.HealthCheck(FakeClient(), "prior").start()
+    _finish(addon, "health")
+    assert st.mode == "fast" and every_mode.AVAILABLE == ["prior", "fast"]
+    assert ops.NOTICES[-1][0] == "INFO" and "mode 'prior' ready" in ops.NOTICES[-1][1]
+    assert bpy.ops.humancrafter.notify.poll()
+
+
+def test_failures_reach_the_status_bar(scene, addon, prefs, photo):
+    import bpy
+
+    ops = _mod(addon, "operators")
+    prefs.backend_url = f"http://127.0.0.1:{_closed_port()}"
+    st = scene.humancrafter
+    st.source, st.filepath, st.mode = "FILE", str(photo), "prior"
+    bpy.ops.humancrafter.reconstruct()
+    _finish(addon, "job")
+    level, text = ops.NOTICES[-1]
+    assert level == "ERROR" and "refused the connection" in text
+
+
+def test_seed_is_sent(scene, addon, prefs, photo):
+    import bpy
+
+    ops = _mod(addon, "operators")
+    prefs.backend_url = f"http://127.0.0.1:{_closed_port()}"
+    st = scene.humancrafter
+    st.source, st.filepath, st.mode, st.seed = "FILE", str(photo), "prior", 42
+    bpy.ops.humancrafter.reconstruct()
+    assert ops.TASKS["job"].options["seed"] == 42
+    _finish(addon, "job")
+    st.seed = 0
+
+
+def test_start_backend_when_the_port_is_taken(scene, addon, prefs):
+    """Another backend answers at the URL: say so and start nothing; our command dying
+    while someone else answers is reported as its exit, never as success."""
+    import http.server
+    import json
+    import threading
+
+    import bpy
+
+    body = json.dumps(_health(prior=True)).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        prefs.backend_url = f"http://127.0.0.1:{server.server_port}"
+        prefs.start_command = f'{sys.executable} -c "import sys; sys.exit(3)"'
+        assert bpy.ops.humancrafter.start_backend() == {"FINISHED"}
+        _finish(addon, "backend")
+        line = scene.humancrafter.connection
+        assert "already running" in line and "no new one was started" in line
+        # the race: the port's owner answers while our own process exits with code 3
+        jobs = _mod(addon, "jobs")
+        client = _mod(addon, "preferences").make_client()
+        task = jobs.LocalBackend(prefs.start_command, client, 10.0)
+        task.health = None
+        import subprocess
+        import tempfile
+
+        task.log = tempfile.NamedTemporaryFile(delete=False)
+        task.process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"],
+                                        stdout=task.log)  # fmt: skip
+        task._wait()
+        assert task.ok is False and "exited with code 3" in task.line
+    finally:
+        server.shutdown()
+
+
+def test_command_not_on_path_gives_a_hint(scene, addon, prefs):
+    import bpy
+
+    prefs.backend_url = f"http://127.0.0.1:{_closed_port()}"
+    prefs.start_command = "humancrafter-not-installed-here serve"
+    with pytest.raises(RuntimeError, match="not on Blender's PATH.*full path"):
+        bpy.ops.humancrafter.start_backend()

@@ -114,7 +114,7 @@ def test_gltf_export(scene, addon, labelled, tmp_path, suffix):
     assert prim["mode"] == 0 and "KHR_gaussian_splatting" in prim["extensions"]
     assert doc["extensionsUsed"] == ["KHR_gaussian_splatting"]
     ext = "KHR_gaussian_splatting:"
-    expected = {"POSITION", "COLOR_0", "_PART", "_PART_CONF", ext + "ROTATION", ext + "SCALE",
+    expected = {"POSITION", "COLOR_0", "_PART", ext + "ROTATION", ext + "SCALE",
                 ext + "OPACITY"}  # fmt: skip
     expected |= {f"{ext}SH_DEGREE_{d}_COEF_{c}" for d in range(4) for c in range(2 * d + 1)}
     assert set(attrs) == expected
@@ -123,7 +123,9 @@ def test_gltf_export(scene, addon, labelled, tmp_path, suffix):
     scale = obj["hc_scale"]
     q = s.unit_quats()
     np.testing.assert_allclose(attrs[ext + "ROTATION"], q[:, [1, 2, 3, 0]], atol=1e-7)
-    np.testing.assert_allclose(attrs[ext + "SCALE"], s.log_scales + np.log(scale), atol=1e-5)
+    # Release Candidate: "Scale values are linear and MUST NOT be negative"
+    np.testing.assert_allclose(attrs[ext + "SCALE"], np.exp(s.log_scales) * scale, rtol=1e-5)
+    assert attrs[ext + "SCALE"].min() >= 0
     np.testing.assert_allclose(attrs[ext + "OPACITY"], s.opacity(), atol=1e-7)
     assert attrs[ext + "OPACITY"].min() >= 0 and attrs[ext + "OPACITY"].max() <= 1
     np.testing.assert_array_equal(attrs[ext + "SH_DEGREE_0_COEF_0"], s.sh0)
@@ -158,3 +160,103 @@ def test_axes_round_trip_exact(addon):
     # identity rotation in the model frame = +90 deg about X in Blender
     np.testing.assert_allclose(q.quats_to_blender(np.float32([[2, 0, 0, 0]]))[0],
                                [np.sqrt(0.5), np.sqrt(0.5), 0, 0], atol=1e-7)  # fmt: skip
+
+
+def _check_alignment(doc):
+    """glTF 2.0 core: every vertex-attribute element 4-byte aligned in its buffer view."""
+    sizes = {5126: 4, 5121: 1}
+    widths = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}
+    prim = doc["meshes"][0]["primitives"][0]
+    for key, idx in prim["attributes"].items():
+        acc = doc["accessors"][idx]
+        view = doc["bufferViews"][acc["bufferView"]]
+        element = sizes[acc["componentType"]] * widths[acc["type"]]
+        stride = view.get("byteStride", element)
+        assert (view["byteOffset"] + acc.get("byteOffset", 0)) % 4 == 0, key
+        assert stride % 4 == 0 and stride >= element, (key, stride)
+        assert view["byteLength"] >= (acc["count"] - 1) * stride + element, key
+        assert view.get("target") == 34962, key
+
+
+def test_gltf_is_aligned_and_round_trips(scene, addon, labelled, tmp_path):
+    import bpy
+
+    path, s = labelled
+    obj = _import(bpy, path, 1.75)
+    gltf = _mod(addon, "gltf_splat")
+    for suffix in (".glb", ".gltf"):
+        out = tmp_path / f"rt{suffix}"
+        assert bpy.ops.humancrafter.export_gltf(filepath=str(out)) == {"FINISHED"}
+        doc, attrs = gltf.read_attributes(out)
+        _check_alignment(doc)
+        customs = [k for k in doc["meshes"][0]["primitives"][0]["attributes"] if k[0] == "_"]
+        assert customs == ["_PART"]
+        back = gltf.read_splats(out)
+        scale = obj["hc_scale"]
+        np.testing.assert_allclose(back.log_scales, s.log_scales + np.log(scale), atol=1e-5)
+        np.testing.assert_allclose(back.opacity(), s.opacity(), atol=1e-6)
+        np.testing.assert_allclose(back.unit_quats(), s.unit_quats(), atol=1e-6)
+        np.testing.assert_array_equal(back.sh0, s.sh0)
+        np.testing.assert_array_equal(back.sh_rest, s.sh_rest)
+        np.testing.assert_array_equal(back.part, s.part)
+    # unlabelled splats: no custom attribute at all
+    plain = body(2_000, seed=1)
+    plain.part = plain.part_conf = None
+    doc, _ = gltf.to_gltf(plain)
+    assert not [k for k in doc["meshes"][0]["primitives"][0]["attributes"] if k[0] == "_"]
+
+
+def test_blender_gltf_importer_loads_our_glb_five_times(scene, addon, labelled, tmp_path):
+    """Blender's own importer (io_scene_gltf2) reads the GLB, five times in a row."""
+    import addon_utils
+    import bpy
+
+    path, s = labelled
+    _import(bpy, path, 1.75)
+    out = tmp_path / "for_blender.glb"
+    assert bpy.ops.humancrafter.export_gltf(filepath=str(out)) == {"FINISHED"}
+    addon_utils.enable("io_scene_gltf2", default_set=True)
+    for _ in range(5):
+        before = set(bpy.data.objects)
+        assert bpy.ops.import_scene.gltf(filepath=str(out)) == {"FINISHED"}
+        new = [o for o in bpy.data.objects if o not in before and o.type == "MESH"]
+        assert len(new) == 1 and len(new[0].data.vertices) == len(s)
+        got = np.zeros(len(s), np.int32)
+        new[0].data.attributes["_PART"].data.foreach_get("value", got)
+        np.testing.assert_array_equal(got, s.part)
+
+
+def test_export_problems_are_one_sentence_and_leave_nothing(scene, addon, labelled, tmp_path):
+    import os
+
+    import bpy
+
+    path, _ = labelled
+    _import(bpy, path)
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    for op in ("export_ply", "export_gltf"):
+        with pytest.raises(RuntimeError, match="is a folder; give a file name"):
+            getattr(bpy.ops.humancrafter, op)(filepath=str(folder))
+        with pytest.raises(RuntimeError, match="folder .* does not exist"):
+            getattr(bpy.ops.humancrafter, op)(filepath=str(tmp_path / "nope" / "x.ply"))
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob("*.part"))
+    ops = _mod(addon, "operators")
+    assert ops._write_error(PermissionError(13, "Permission denied", "/x/y.ply")) == (
+        "Cannot write /x/y.ply: permission denied; choose a folder you can write to."
+    )
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # running as root: permissions do not apply
+            pytest.skip("permissions are not enforced for this user")
+        for op, name in (("export_ply", "x.ply"), ("export_gltf", "x.glb")):
+            with pytest.raises(RuntimeError, match="permission denied") as err:
+                getattr(bpy.ops.humancrafter, op)(filepath=str(locked / name))
+            assert "Traceback" not in str(err.value)
+        with pytest.raises(RuntimeError, match="permission denied"):
+            bpy.ops.humancrafter.export_parts(filepath=str(locked / "parts") + "/")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)

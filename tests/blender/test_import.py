@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from synth_body import body
@@ -133,10 +131,7 @@ def test_one_million_splats(scene, addon, tmp_path):
     s = body(1_000_000, seed=7)
     path = tmp_path / "big.ply"
     splatfile.save(path, s)
-    t = time.perf_counter()
-    obj = _import(bpy, path)
-    seconds = time.perf_counter() - t
+    obj = _import(bpy, path)  # its speed is measured by benchmarks/bench_blender_import.py
     assert len(obj.data.vertices) == 1_000_000
     assert len(obj.vertex_groups) == len(np.unique(s.part))
     assert obj.modifiers["HumanCrafter Display"].node_group is not None
-    assert seconds < 6.0, f"1M-splat import took {seconds:.2f} s"  # bench target is 1.5 s
