@@ -75,7 +75,7 @@ def _images(k: int) -> list[Image.Image]:
 
 def test_the_pipeline_dispatches_to_the_mode_runner(blob_pipeline: Pipeline) -> None:
     assert blob_pipeline.available_modes()["fast"] is None
-    assert blob_pipeline.available_modes()["multiview"] is not None  # still no runner
+    assert blob_pipeline.available_modes()["full"] is not None  # still no runner
     calls: list[tuple[str, float]] = []
     result = blob_pipeline.run(
         _images(2),

@@ -39,14 +39,17 @@ def test_available_modes(pipeline):
     modes = pipeline.available_modes()
     assert set(modes) == {"prior", "fast", "multiview", "full"}
     assert modes["prior"] is None and pipeline.device == "cpu"
-    assert "checkpoint" in modes["fast"] and "checkpoint" in modes["multiview"]
+    assert modes["fast"] is None and modes["multiview"] is None  # the shipped checkpoint
     assert "CUDA" in modes["full"] and "SV3D" in modes["full"]
+    missing = Pipeline("cpu", checkpoint="/nowhere/net.safetensors").available_modes()
+    assert "/nowhere/net.safetensors" in missing["fast"] and "missing" in missing["multiview"]
 
 
 @pytest.mark.parametrize(
     ("images", "options", "message"),
     [
-        ("one", ReconstructOptions(mode="fast"), "mode 'fast' cannot run here: it needs the"),
+        ("one", ReconstructOptions(mode="full"), "mode 'full' cannot run here: it needs a CUDA"),
+        ("one", ReconstructOptions(mode="multiview"), "takes 2 to 4 views, not 1"),
         ("one", ReconstructOptions(mode="nerf"), "unknown mode 'nerf'"),  # type: ignore[arg-type]
         ("two", ReconstructOptions(), "takes exactly one photo, not 2"),
         ("none", ReconstructOptions(), "takes exactly one photo, not 0"),
@@ -70,7 +73,7 @@ def test_cancel_between_stages(pipeline, astronaut):
     with pytest.raises(Cancelled):
         pipeline.run(
             [astronaut],
-            ReconstructOptions(num_gaussians=20_000),
+            ReconstructOptions(mode="prior", num_gaussians=20_000),
             progress=lambda stage, fraction: seen.append(stage),
             should_cancel=lambda: "fit" in seen,
         )
@@ -127,7 +130,7 @@ def test_cli_demo(tmp_path, capsys):
     assert (
         f"splats:  {splats_path.resolve()}" in out and f"preview: {preview_path.resolve()}" in out
     )
-    assert "time: load" in out and "fit" in out and "preview" in out
+    assert "time: load" in out and "network" in out and "preview" in out and "mode fast" in out
     splats = splatfile.load(splats_path)
-    assert len(splats) == 40_000 and splats.labelled
+    assert 30_000 < len(splats) < 55_000 and splats.labelled  # about the 40,000 asked for
     assert Image.open(preview_path).size == (8 * 256, 2 * 256)

@@ -11,9 +11,17 @@ import torch
 
 from humancrafter.body.mannequin import BodyParams
 from humancrafter.body.raycast import raycast
-from humancrafter.cameras import Cameras, orbit_cameras
+from humancrafter.cameras import Cameras
 from humancrafter.cli import main
-from humancrafter.synth import DEPTH_SCALE, load_view, sample_subject, splits, write_dataset
+from humancrafter.synth import (
+    DEPTH_SCALE,
+    fitted_prior,
+    load_view,
+    photo_like_cameras,
+    sample_subject,
+    splits,
+    write_dataset,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,6 +55,7 @@ def test_cli_writes_the_documented_layout(tmp_path, capsys):
         cams = json.loads((d / "cameras.json").read_text())
         assert np.array(cams["viewmats"]).shape == (3, 4, 4)
         assert np.array(cams["Ks"]).shape == (3, 3, 3)
+        assert np.array(body["prior"]["pose"]).shape == (24, 3)
         for v in range(3):
             view = load_view(d, v)
             assert view["rgb"].shape == (64, 64, 3) and view["part"].max() < 28
@@ -54,6 +63,10 @@ def test_cli_writes_the_documented_layout(tmp_path, capsys):
             assert np.array_equal(view["mask"], view["depth"] > 0)
             assert (view["depth_back"][view["mask"]] >= view["depth"][view["mask"]]).all()
             assert view["mask"].sum() > 100
+            prior = view["prior_part"] > 0
+            assert np.array_equal(prior, view["prior_depth"] > 0) and prior.sum() > 100
+            iou = (prior & view["mask"]).sum() / (prior | view["mask"]).sum()
+            assert 0.3 < iou < 1.0  # close to the person, but not the person
 
 
 def test_files_match_the_renderer(tmp_path):
@@ -150,13 +163,27 @@ def test_every_view_frames_the_whole_person():
     """Tall poses (raised arms) move the cameras back: no person pixel on the image border."""
     for i in range(16):
         s = sample_subject(1, i, 4)
-        cams = orbit_cameras(
-            torch.tensor(s.azimuth_deg, dtype=torch.float32),
-            torch.tensor(s.elevation_deg, dtype=torch.float32),
-            radius=s.radius,
-            width=64,
-            height=64,
-        )
+        cams = photo_like_cameras(s, 64)
         m = raycast(s.params, s.appearance, cams).mask
         border = m[:, 0].any() | m[:, -1].any() | m[:, :, 0].any() | m[:, :, -1].any()
-        assert not bool(border), (i, s.pose_kind, s.radius)
+        assert not bool(border), (i, s.pose_kind)
+        # ... and fills the frame as a photo crop does (longer side 55-95 % of the image).
+        rows, cols = m.any(2), m.any(1)
+        for v in range(4):
+            r, c = rows[v].nonzero(), cols[v].nonzero()
+            side = max(int(r.max() - r.min()), int(c.max() - c.min())) + 1
+            assert 0.5 <= side / 64 <= 0.95, (i, v, side)
+
+
+def test_cameras_are_photo_like():
+    """Fields of view of 30-60 degrees (real photos), not the 30-degree orbit."""
+    fovs = np.concatenate([sample_subject(2, i, 4).fov_deg for i in range(20)])
+    assert fovs.min() >= 30 and fovs.max() <= 60 and fovs.std() > 5
+
+
+def test_prior_is_fitted_from_noisy_landmarks_not_the_true_body():
+    s = sample_subject(0, 3, 4)
+    prior = fitted_prior(s)
+    err = (prior.pose - s.params.pose).abs().max()
+    assert float(err) > 1e-3  # not the ground truth
+    assert torch.equal(fitted_prior(s).pose, prior.pose)  # but deterministic

@@ -43,6 +43,11 @@ def _serve(args: argparse.Namespace) -> int:
             max_results_gb=args.max_results_gb,
             max_age_days=args.max_age_days,
             access_log=args.access_log,
+            max_jobs=args.max_jobs,
+            max_connections=args.max_connections,
+            header_timeout_s=args.header_timeout,
+            body_idle_s=args.body_idle_timeout,
+            max_job_gb=args.max_job_gb,
         )
     )
 
@@ -53,6 +58,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     reconstruct_file(
         args.photo, args.output, preview=args.preview, mode=args.mode,
         num_gaussians=args.gaussians, seed=args.seed, device=args.device, smpl_dir=args.smpl_dir,
+        azimuths_deg=args.azimuths, checkpoint=args.checkpoint,
     )  # fmt: skip
     return 0
 
@@ -74,6 +80,29 @@ def _synth(args: argparse.Namespace) -> int:
         f"wrote {args.subjects} subjects x {args.views} views at {args.res}px to {args.output} "
         f"({info['views_per_second']:.1f} views/s); layout: docs/data.md"
     )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training.config import load_config
+    from .training.train import train
+
+    overrides: dict[str, dict] = {}
+    if args.steps is not None:
+        overrides.setdefault("train", {})["steps"] = args.steps
+    if args.out is not None:
+        overrides.setdefault("train", {})["out"] = str(args.out)
+    if args.data is not None:
+        overrides.setdefault("data", {})["root"] = str(args.data)
+    train(load_config(args.config, overrides), resume=args.resume)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, markdown
+
+    results = evaluate(args.checkpoint, args.data, split=args.split, limit=args.limit)
+    print(markdown(results))
     return 0
 
 
@@ -119,12 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-age-days", type=float, default=30.0, help="delete unused results after (30)"
     )
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--max-jobs", type=int, default=1000, help="job records kept (1000)")
+    p.add_argument("--max-connections", type=int, default=64, help="open connections (64)")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds for headers (10)")
+    p.add_argument(
+        "--body-idle-timeout", type=float, default=10.0, help="seconds a body may stall (10)"
+    )
+    p.add_argument("--max-job-gb", type=float, default=8.0, help="worker memory limit (8)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("reconstruct", help="photo of a person -> labelled splat file")
-    p.add_argument("photo", type=Path, help="photo of one person (PNG, JPEG, ...)")
+    p.add_argument(
+        "photo", type=Path, nargs="+", help="photo of one person (PNG, JPEG, ...); multiview: 2-4"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="output splat file (.ply)")
-    p.add_argument("--mode", default="prior", help="prior (default; the only one built yet)")
+    p.add_argument(
+        "--mode", default="fast", help="fast (default: the network), multiview, prior or full"
+    )
+    p.add_argument(
+        "--azimuths", type=float, nargs="+", help="multiview: each view's azimuth in degrees"
+    )
+    p.add_argument("--checkpoint", type=Path, help="network checkpoint (default: the shipped one)")
     p.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
     p.add_argument("--gaussians", type=int, default=40_000, help="number of Gaussians (40000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -143,6 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="new or empty directory")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.set_defaults(func=_synth)
+
+    p = sub.add_parser("train", help="train the HumanCrafter network (docs/model.md)")
+    p.add_argument("--config", type=Path, required=True, help="TOML config, e.g. configs/tiny.toml")
+    p.add_argument("--resume", action="store_true", help="continue the run in [train] out")
+    p.add_argument("--steps", type=int, help="override [train] steps")
+    p.add_argument("--out", type=Path, help="override [train] out (the run folder)")
+    p.add_argument("--data", type=Path, help="override [data] root (a synth folder)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="network vs prior on held-out synthetic subjects")
+    p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors checkpoint")
+    p.add_argument("--data", type=Path, required=True, help="a synth folder")
+    p.add_argument("--split", default="test", help="test (default), val or train")
+    p.add_argument("--limit", type=int, help="evaluate at most this many subjects")
+    p.set_defaults(func=_eval)
     return parser
 
 

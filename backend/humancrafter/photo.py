@@ -43,6 +43,12 @@ MAX_PIXELS = 60_000_000
 """Largest accepted image area in pixels (a 60 MP photo)."""
 DETECT_SIDE = 1024
 """Images are shrunk to this longest side before detection (the models see 256 px anyway)."""
+MISSING_FROM_PRIOR = "those parts come from the body prior and their colours are guessed"
+"""How the ``prior`` mode fills body regions a photo does not show (ends that warning)."""
+MISSING_NOT_BUILT = (
+    "the network reconstructs only what the photo shows (mode 'prior' makes a whole body)"
+)
+"""What the network modes say instead: they make Gaussians on the person's pixels only."""
 CROP_SIZE = 512
 """Side of the square crop handed to reconstruction, in pixels."""
 CROP_MARGIN = 1.15
@@ -371,10 +377,7 @@ class PhotoFrontEnd:
 
         warnings = []
         if missing:
-            warnings.append(
-                f"not visible in the photo: {', '.join(missing)}; those parts come from the "
-                "body prior and their colours are guessed"
-            )
+            warnings.append(f"not visible in the photo: {', '.join(missing)}; {MISSING_FROM_PRIOR}")
         return PhotoAnalysis(
             image=crop,
             mask=crop_mask,

@@ -38,6 +38,7 @@ from .modes.base import (
     ReconstructOptions,
     RunnerFactory,
 )
+from .modes.network import FastRunner, MultiviewRunner
 from .modes.prior import PriorRunner
 from .portable.splatfile import Splats
 
@@ -64,16 +65,13 @@ ProgressFn = Callable[[str, float], None]
 CancelFn = Callable[[], bool]
 """Returns True once the job should stop; checked between stages at the latest."""
 
-RUNNERS: dict[str, RunnerFactory] = {PriorRunner.name: PriorRunner}
+RUNNERS: dict[str, RunnerFactory] = {r.name: r for r in (PriorRunner, FastRunner, MultiviewRunner)}
 """The modes that have a runner (:mod:`humancrafter.modes`), by name."""
-
-_CHECKPOINT = "needs the trained HumanCrafter checkpoint, which is not shipped yet"
 
 
 def _not_built(mode: str, device: str) -> str:
-    """What a mode without a runner needs, as :meth:`Pipeline.available_modes` says it."""
-    if mode != "full":
-        return _CHECKPOINT
+    """What a mode without a runner (only ``full`` so far) needs, as
+    :meth:`Pipeline.available_modes` says it."""
     if device == "cuda":
         return "needs local SV3D and DINOv2 weights and the trained HumanCrafter checkpoint"
     return (
@@ -145,6 +143,8 @@ class Pipeline:
             that SMPL body instead of the mannequin (see :mod:`humancrafter.smpl_adapter`).
         preview_views, preview_size: the preview contact sheet's number of turntable views
             and pixel size of each.
+        checkpoint: the network checkpoint of ``fast`` and ``multiview``; None is the
+            committed default.
     Attributes:
         device: "cpu" or "cuda".
     """
@@ -155,10 +155,11 @@ class Pipeline:
         smpl_dir: str | None = None,
         preview_views: int = 8,
         preview_size: int = 256,
+        checkpoint: str | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.preview_views, self.preview_size = preview_views, preview_size
-        context = ModeContext(self.device)
+        context = ModeContext(self.device, checkpoint=checkpoint)
         try:
             from .photo import PhotoFrontEnd
 
@@ -261,30 +262,43 @@ class Pipeline:
 
 
 def reconstruct_file(
-    photo: str | Path,
+    photo: str | Path | list[str | Path],
     output: str | Path,
     preview: str | Path | None = None,
-    mode: str = "prior",
+    mode: str = "fast",
     num_gaussians: int = 40_000,
     seed: int = 0,
     device: str = "auto",
     smpl_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
+    azimuths_deg: list[float] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> ReconstructResult:
-    """Reconstruct a photo file into a splat file (and a preview PNG), reporting progress,
-    warnings and the time of each stage through ``log``. Used by ``humancrafter
-    reconstruct``; raises what :meth:`Pipeline.run` and :func:`photo.load_image` raise."""
+    """Reconstruct a photo file (or, for ``multiview``, several with ``azimuths_deg``) into a
+    splat file (and a preview PNG), reporting progress, warnings and the time of each stage
+    through ``log``. Used by ``humancrafter reconstruct``; raises what
+    :meth:`Pipeline.run` and :func:`photo.load_image` raise."""
     import time
 
     from .photo import load_image
     from .portable import splatfile
 
     t0 = time.perf_counter()
-    image = load_image(photo)
-    pipeline = Pipeline(device, smpl_dir=None if smpl_dir is None else str(smpl_dir))
+    photos = photo if isinstance(photo, list) else [photo]
+    images = [load_image(p) for p in photos]
+    pipeline = Pipeline(
+        device,
+        smpl_dir=None if smpl_dir is None else str(smpl_dir),
+        checkpoint=None if checkpoint is None else str(checkpoint),
+    )
     t_load = time.perf_counter() - t0
-    options = ReconstructOptions(mode=mode, num_gaussians=num_gaussians, seed=seed)  # type: ignore[arg-type]
-    result = pipeline.run([image], options, progress=lambda stage, f: log(f"[{f:4.0%}] {stage}"))
+    options = ReconstructOptions(
+        mode=mode,  # type: ignore[arg-type]
+        azimuths_deg=azimuths_deg,
+        num_gaussians=num_gaussians,
+        seed=seed,
+    )
+    result = pipeline.run(images, options, progress=lambda stage, f: log(f"[{f:4.0%}] {stage}"))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     splatfile.save(output, result.splats)
@@ -308,10 +322,10 @@ DEMO_PHOTO = Path(__file__).parent / "assets" / "astronaut.jpg"
 
 
 def run_demo(out_dir: str | Path = "out/demo", log: Callable[[str], None] = print) -> Path:
-    """Reconstruct the bundled example photo into ``out_dir`` with mode ``prior``; returns the
-    splat file's path."""
+    """Reconstruct the bundled example photo into ``out_dir`` with mode ``fast`` (the
+    network and the committed checkpoint); returns the splat file's path."""
     out_dir = Path(out_dir)
-    log(f"reconstructing the example photo {DEMO_PHOTO.name} (mode prior)")
+    log(f"reconstructing the example photo {DEMO_PHOTO.name} (mode fast)")
     splats = out_dir / "astronaut.ply"
     preview = out_dir / "astronaut_preview.png"
     reconstruct_file(DEMO_PHOTO, splats, preview=preview, log=log)

@@ -120,18 +120,22 @@ class PhotoCamera:
         return uv, depth
 
 
-def _focal(size: int) -> float:
-    return float(intrinsics(PHOTO_FOV_DEG, size, size)[1, 1])
+def _focal(size: int, fov_deg: float = PHOTO_FOV_DEG) -> float:
+    return float(intrinsics(fov_deg, size, size)[1, 1])
 
 
 def camera_from_landmarks(
-    landmarks_model: np.ndarray, landmarks_px: np.ndarray, visibility: np.ndarray, size: int
+    landmarks_model: np.ndarray,
+    landmarks_px: np.ndarray,
+    visibility: np.ndarray,
+    size: int,
+    fov_deg: float = PHOTO_FOV_DEG,
 ) -> PhotoCamera:
     """Place the camera so the seen landmarks project onto their pixels.
 
     Weak perspective (one scale and a 2D shift, least squares over landmarks with
     visibility >= 0.5) gives distance and offset; the focal length is the one of
-    :data:`PHOTO_FOV_DEG`.
+    ``fov_deg`` (the crop's assumed vertical field of view).
 
     Args:
         landmarks_model: (33, 3) model frame. landmarks_px: (33, 2) crop pixels.
@@ -149,7 +153,7 @@ def camera_from_landmarks(
     rhs = np.concatenate([uv[:, 0], uv[:, 1]])
     (a, bu, bv), *_ = np.linalg.lstsq(A, rhs, rcond=None)
     a = max(float(a), 1e-3)
-    f = _focal(size)
+    f = _focal(size, fov_deg)
     d = f / a
     tx = (size / 2 - bu) / a
     ty = (bv - size / 2) / a
@@ -610,6 +614,20 @@ def _np(x: torch.Tensor | np.ndarray, dtype: type) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
+def fit_body(analysis: PhotoAnalysis) -> BodyParams:
+    """The body posed and proportioned from the photo's landmarks (model frame), limbs the
+    photo does not show hanging relaxed (:func:`settle_unseen_limbs`)."""
+    from .body import fit
+
+    # mediapipe always estimates the hips (its world origin); in a waist-up photo they are
+    # a guess, which the fit should follow lightly rather than refuse.
+    fit_visibility = analysis.visibility.copy()
+    fit_visibility[[23, 24]] = np.maximum(fit_visibility[[23, 24]], HIP_GUESS_WEIGHT)
+    result = fit.fit_to_landmarks(analysis.landmarks_model, fit_visibility)
+    params, _ = settle_unseen_limbs(result.params, analysis.visibility)
+    return params
+
+
 def reconstruct_prior(
     analysis: PhotoAnalysis,
     num_gaussians: int,
@@ -629,7 +647,7 @@ def reconstruct_prior(
     Returns:
         splats, seconds per stage, warnings.
     """
-    from .body import fit, mannequin
+    from .body import mannequin
 
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -647,12 +665,7 @@ def reconstruct_prior(
     done("outfit")
 
     stage("fit")
-    # mediapipe always estimates the hips (its world origin); in a waist-up photo they are
-    # a guess, which the fit should follow lightly rather than refuse.
-    fit_visibility = analysis.visibility.copy()
-    fit_visibility[[23, 24]] = np.maximum(fit_visibility[[23, 24]], HIP_GUESS_WEIGHT)
-    result = fit.fit_to_landmarks(analysis.landmarks_model, fit_visibility)
-    params, _ = settle_unseen_limbs(result.params, analysis.visibility)
+    params = fit_body(analysis)
     done("fit")
 
     stage("surface")

@@ -1,7 +1,12 @@
 """Synthetic multi-view training data from the mannequin (``humancrafter synth``).
 
 Each subject is a random body shape, pose family (standing, walking, arms raised, crouching,
-sitting-like, A-pose) and outfit, rendered by the analytic ray caster from V orbit cameras.
+sitting-like, A-pose) and outfit, rendered by the analytic ray caster from V cameras framed
+the way the photo front-end frames a real photo (:func:`photo_like_cameras`: 30-60 degree
+field of view, the person filling the square crop). With every subject comes its *fitted
+prior* (:func:`fitted_prior`): the plain mannequin fitted to noisy copies of the subject's
+landmarks, as the photo front-end would produce it, rendered from the same cameras. The
+network learns to correct that prior, never sees the true body as input.
 Everything is drawn from ``numpy.random.default_rng([seed, subject])``, so the dataset is a
 pure function of its arguments: the same seed writes byte-identical files. Subjects are split
 into train / val / test (about 80 / 10 / 10 %) by a seeded permutation.
@@ -24,14 +29,15 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .body import fit
 from .body.mannequin import Appearance, BodyParams, build_primitives, centred, joints
 from .body.poses import sample_pose
 from .body.raycast import raycast_primitives
 from .body.skeleton import JOINT_NAMES, NUM_SHAPE
-from .cameras import DEFAULT_FOV_DEG, DEFAULT_RADIUS, orbit_cameras
+from .cameras import Cameras, intrinsics, look_at, orbit_positions
 from .portable.parts import PALETTE, PART_NAMES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEPTH_SCALE = 10000
 """Depth PNGs store camera z in units of 1 / DEPTH_SCALE model units (0 = no surface)."""
 MAX_RES = 2048
@@ -47,6 +53,9 @@ DIR/{split}/{subject}/part_{v}.png     8-bit class ids (0 = Background), Sapiens
 DIR/{split}/{subject}/depth_{v}.png    16-bit camera z of the front surface, 1e-4 units
 DIR/{split}/{subject}/depth_back_{v}.png 16-bit camera z of the back surface, 1e-4 units
 DIR/{split}/{subject}/normal_{v}.png   RGB 8-bit world normal, (n + 1) / 2 * 255
+DIR/{split}/{subject}/prior_{v}.png    RGBA 8-bit: prior normal (n + 1) / 2 * 255, part id
+DIR/{split}/{subject}/prior_depth_{v}.png      16-bit prior front camera z, 1e-4 units
+DIR/{split}/{subject}/prior_depth_back_{v}.png 16-bit prior back camera z, 1e-4 units
 """
 
 
@@ -84,9 +93,25 @@ def splits(subjects: int, seed: int) -> dict[str, list[int]]:
     }
 
 
+CROP_MARGIN = 1.15
+"""The person's longer projected side times this is the crop side (as in the photo
+front-end, :data:`humancrafter.photo.CROP_MARGIN`)."""
+FOV_RANGE_DEG = (30.0, 60.0)
+"""Vertical field of view of the synthetic photos: real photos of people cropped to the
+person look like 35-55 degrees (the shared samples match best at about 50)."""
+
+
 @dataclass
 class Subject:
-    """One random subject: body, outfit and cameras."""
+    """One random subject: body, outfit and cameras.
+
+    Attributes:
+        azimuth_deg, elevation_deg: (V,) viewing direction of each camera (orbit angles,
+            :mod:`humancrafter.cameras`). fov_deg: (V,) vertical field of view.
+        zoom: (V,) crop jitter (1 = the person's longer side is 1 / CROP_MARGIN of the crop).
+        shift: (V, 2) crop-centre jitter, fractions of the crop side (right, up).
+        noise_seed: seeds the landmark noise of :func:`fitted_prior`.
+    """
 
     index: int
     params: BodyParams
@@ -94,22 +119,10 @@ class Subject:
     appearance: Appearance
     azimuth_deg: np.ndarray
     elevation_deg: np.ndarray
-    radius: float
-
-
-def _framing_radius(params: BodyParams, appearance: Appearance) -> float:
-    """Camera distance that keeps the whole body inside the frame from any orbit view: the
-    default 2.4, farther for tall or wide poses (raised arms)."""
-    with torch.no_grad():
-        box = build_primitives(params, appearance).world_aabb()
-    lo, hi = box[:, 0].min(0).values, box[:, 1].max(0).values
-    half_height = float(torch.maximum(lo[1].abs(), hi[1].abs()))
-    corners = torch.stack(
-        [lo[[0, 2]], hi[[0, 2]], torch.stack([lo[0], hi[2]]), torch.stack([hi[0], lo[2]])]
-    )
-    half_width = float(corners.norm(dim=-1).max())
-    visible = 0.85 * math.tan(math.radians(DEFAULT_FOV_DEG) / 2)
-    return max(DEFAULT_RADIUS, max(half_height, half_width) / visible)
+    fov_deg: np.ndarray
+    zoom: np.ndarray
+    shift: np.ndarray
+    noise_seed: int
 
 
 def sample_subject(seed: int, index: int, views: int) -> Subject:
@@ -118,8 +131,8 @@ def sample_subject(seed: int, index: int, views: int) -> Subject:
     Shape ~ N(0, 0.6^2) per parameter clipped to [-2, 2]; the body is translated so its
     bounding box is vertically centred on the origin. View 0 is a frontal-ish input view
     (azimuth in [-40, 40] degrees); the others are spread evenly around the person with
-    +-10 degrees of jitter; elevations are in [-5, 20] degrees. Cameras are 2.4 units away
-    (farther when the pose would not fit the frame, see :func:`_framing_radius`).
+    +-10 degrees of jitter; elevations are in [-5, 20] degrees. Each camera's field of view
+    is drawn from :data:`FOV_RANGE_DEG` and the camera framed by :func:`photo_like_cameras`.
     """
     rng = np.random.default_rng([seed, index])
     shape = torch.tensor(np.clip(rng.normal(0, 0.6, NUM_SHAPE), -2, 2), dtype=torch.float32)
@@ -130,8 +143,90 @@ def sample_subject(seed: int, index: int, views: int) -> Subject:
     az = first + np.arange(views) * 360.0 / views
     az[1:] += rng.uniform(-10, 10, views - 1)
     el = rng.uniform(-5, 20, views)
-    radius = _framing_radius(params, appearance)
-    return Subject(index, params, kind, appearance, np.mod(az, 360.0), el, radius)
+    fov = rng.uniform(*FOV_RANGE_DEG, views)
+    zoom = rng.uniform(0.95, 1.08, views)
+    shift = rng.uniform(-0.03, 0.03, (views, 2))
+    noise_seed = int(rng.integers(2**62))
+    return Subject(
+        index, params, kind, appearance, np.mod(az, 360.0), el, fov, zoom, shift, noise_seed
+    )
+
+
+def photo_like_cameras(subject: Subject, res: int) -> Cameras:
+    """The subject's V cameras at ``res`` x ``res`` pixels, framed like a photo crop.
+
+    Each camera looks along its orbit direction at the centre of the dressed body's
+    bounding box (shifted by ``subject.shift``), from the distance at which the box's
+    longer projected side fills 1 / CROP_MARGIN of the image (times ``subject.zoom``), with
+    the near side of the box in front of that distance accounted for, so the whole person
+    stays in frame (tests check it).
+    """
+    with torch.no_grad():
+        box = build_primitives(subject.params, subject.appearance).world_aabb()
+    lo, hi = box[:, 0].min(0).values, box[:, 1].max(0).values
+    centre = (lo + hi) / 2
+    corners = torch.stack(
+        [torch.stack([(lo, hi)[i][0], (lo, hi)[j][1], (lo, hi)[k][2]])
+         for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    ) - centre  # fmt: skip
+    az = torch.tensor(subject.azimuth_deg, dtype=torch.float32)
+    el = torch.tensor(subject.elevation_deg, dtype=torch.float32)
+    back = orbit_positions(az, el, 1.0)  # (V, 3) unit vectors from the body to the camera
+    viewmats, Ks = [], []
+    for v in range(len(az)):
+        R = look_at(back[v : v + 1], torch.zeros(3))[0, :3, :3]  # rows: right, down, forward
+        local = corners @ R.T  # (8, 3) box corners in camera axes
+        near = float(-local[:, 2].min())  # how far the box reaches towards the camera
+        half_fov = math.tan(math.radians(float(subject.fov_deg[v])) / 2)
+        side = float(torch.maximum(local[:, 0].abs().max(), local[:, 1].abs().max()))
+        # Perspective: the box's near side looks larger; half its depth keeps it in frame.
+        dist = side * CROP_MARGIN / (half_fov * float(subject.zoom[v])) + 0.5 * near
+        shift = torch.tensor(subject.shift[v], dtype=torch.float32) * 2 * side * CROP_MARGIN
+        target = centre + R[0] * shift[0] - R[1] * shift[1]
+        eye = target + back[v] * dist
+        viewmats.append(look_at(eye[None], target[None])[0])
+        Ks.append(intrinsics(float(subject.fov_deg[v]), res, res))
+    return Cameras(torch.stack(viewmats), torch.stack(Ks), res, res)
+
+
+LANDMARK_NOISE = (0.012, 0.035)
+"""Standard deviation (model units) of the landmark noise across and along the input view's
+viewing direction: mediapipe's 3D landmarks are good in the image plane, poor in depth."""
+
+
+def noisy_landmarks(subject: Subject) -> tuple[torch.Tensor, torch.Tensor]:
+    """mediapipe-like landmarks of the subject: (33, 3) model frame and (33,) visibility.
+
+    The body's marker points (:func:`humancrafter.body.fit.markers`) plus noise
+    (:data:`LANDMARK_NOISE`, the larger part along view 0's direction), a random global
+    scale error of a few percent, and about one landmark in ten marked as barely visible.
+    """
+    rng = np.random.default_rng([subject.noise_seed, 1])
+    with torch.no_grad():
+        m = fit.markers(subject.params)
+    az, el = math.radians(subject.azimuth_deg[0]), math.radians(subject.elevation_deg[0])
+    view = torch.tensor([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
+    across, along = LANDMARK_NOISE
+    noise = torch.tensor(rng.normal(0, across, m.shape), dtype=torch.float32)
+    noise += view * torch.tensor(rng.normal(0, along, (len(m), 1)), dtype=torch.float32)
+    scale = float(rng.uniform(0.96, 1.04))
+    centre = m.mean(0)
+    lm = torch.zeros(fit.NUM_LANDMARKS, 3)
+    vis = torch.zeros(fit.NUM_LANDMARKS)
+    idx = list(fit.MARKER_LANDMARKS)
+    lm[idx] = (m - centre) * scale + centre + noise
+    vis[idx] = torch.tensor(np.where(rng.random(len(idx)) < 0.1, 0.2, 0.95), dtype=torch.float32)
+    return lm, vis
+
+
+def fitted_prior(subject: Subject) -> BodyParams:
+    """The body prior the photo front-end would give for this subject: the plain mannequin
+    fitted (:func:`humancrafter.body.fit.fit_to_landmarks`) to :func:`noisy_landmarks`."""
+    lm, vis = noisy_landmarks(subject)
+    vis_fit = vis.clone()
+    for torso in (11, 12, 23, 24):  # the fit needs the torso; mediapipe always gives it
+        vis_fit[torso] = max(float(vis_fit[torso]), 0.5)
+    return fit.fit_to_landmarks(lm, vis_fit, iters=30).params
 
 
 def _png(path: Path, array: np.ndarray) -> None:
@@ -139,38 +234,48 @@ def _png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(np.ascontiguousarray(array)).save(path, compress_level=1)
 
 
+def _depth_png(depth: torch.Tensor) -> np.ndarray:
+    return (depth * DEPTH_SCALE + 0.5).clamp(0, 65535).numpy().astype(np.uint16)
+
+
+def _normal_png(normal: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    out = ((normal + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    out[~mask.numpy()] = 0
+    return out
+
+
 def render_subject(subject: Subject, res: int, out: Path) -> int:
-    """Render one subject's views and write its files into ``out``; returns the view count."""
+    """Render one subject's views and its fitted prior and write their files into ``out``;
+    returns the view count."""
     out.mkdir(parents=True, exist_ok=True)
-    cams = orbit_cameras(
-        torch.tensor(subject.azimuth_deg, dtype=torch.float32),
-        torch.tensor(subject.elevation_deg, dtype=torch.float32),
-        radius=subject.radius,
-        width=res,
-        height=res,
-    )
+    cams = photo_like_cameras(subject, res)
+    prior = fitted_prior(subject)
     with torch.no_grad():
-        prims = build_primitives(subject.params, subject.appearance)
-        r = raycast_primitives(prims, cams)
+        r = raycast_primitives(build_primitives(subject.params, subject.appearance), cams)
+        q = raycast_primitives(build_primitives(prior, Appearance.plain()), cams)
         posed_joints = joints(subject.params)
     rgb = (r.rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
     alpha = r.mask.numpy().astype(np.uint8) * 255
     part = r.part.to(torch.uint8).numpy()
-    depth = (r.depth * DEPTH_SCALE + 0.5).clamp(0, 65535).numpy().astype(np.uint16)
-    back = (r.back_depth * DEPTH_SCALE + 0.5).clamp(0, 65535).numpy().astype(np.uint16)
-    normal = ((r.normal + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
-    normal[~r.mask.numpy()] = 0
+    depth, back = _depth_png(r.depth), _depth_png(r.back_depth)
+    normal = _normal_png(r.normal, r.mask)
+    prior_rgba = np.concatenate(
+        [_normal_png(q.normal, q.mask), q.part.to(torch.uint8).numpy()[..., None]], axis=-1
+    )
+    prior_depth, prior_back = _depth_png(q.depth), _depth_png(q.back_depth)
     for v in range(len(cams)):
         _png(out / f"rgb_{v:02d}.png", np.dstack([rgb[v], alpha[v]]))
         _png(out / f"part_{v:02d}.png", part[v])
         _png(out / f"depth_{v:02d}.png", depth[v])
         _png(out / f"depth_back_{v:02d}.png", back[v])
         _png(out / f"normal_{v:02d}.png", normal[v])
+        _png(out / f"prior_{v:02d}.png", prior_rgba[v])
+        _png(out / f"prior_depth_{v:02d}.png", prior_depth[v])
+        _png(out / f"prior_depth_back_{v:02d}.png", prior_back[v])
     cam_json = {
         "width": res,
         "height": res,
-        "fov_y_deg": DEFAULT_FOV_DEG,
-        "radius": round(subject.radius, 6),
+        "fov_y_deg": [round(float(f), 6) for f in subject.fov_deg],
         "azimuth_deg": [round(float(a), 6) for a in subject.azimuth_deg],
         "elevation_deg": [round(float(e), 6) for e in subject.elevation_deg],
         "viewmats": [[[float(x) for x in row] for row in m] for m in cams.viewmats.tolist()],
@@ -182,6 +287,7 @@ def render_subject(subject: Subject, res: int, out: Path) -> int:
         "joint_names": list(JOINT_NAMES),
         "joints": [[round(float(c), 6) for c in j] for j in posed_joints.tolist()],
         "appearance": subject.appearance.to_json(),
+        "prior": prior.to_json(),
     }
     (out / "cameras.json").write_text(json.dumps(cam_json, indent=1))
     (out / "body.json").write_text(json.dumps(body, indent=1))
@@ -280,20 +386,42 @@ def write_dataset(
     return {**meta, "seconds": seconds, "views_per_second": done / max(seconds, 1e-9)}
 
 
+def _read(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
 def load_view(subject: Path, view: int) -> dict[str, np.ndarray]:
     """Read one view back: rgb (H,W,3) uint8, mask (H,W) bool, part (H,W) int64,
-    depth / depth_back (H,W) float32 model units (0 = none), normal (H,W,3) float32."""
-    rgba = np.asarray(Image.open(subject / f"rgb_{view:02d}.png"))
-    normal = np.asarray(Image.open(subject / f"normal_{view:02d}.png")).astype(np.float32)
+    depth / depth_back (H,W) float32 model units (0 = none), normal (H,W,3) float32, and
+    the fitted prior from the same camera: prior_normal (H,W,3) float32, prior_part (H,W)
+    int64, prior_depth / prior_depth_back (H,W) float32 (0 where the prior has no body)."""
+    rgba = _read(subject / f"rgb_{view:02d}.png")
+    prior = _read(subject / f"prior_{view:02d}.png")
+
+    def depth(name: str) -> np.ndarray:
+        return _read(subject / f"{name}_{view:02d}.png").astype(np.float32) / DEPTH_SCALE
+
     return {
         "rgb": rgba[..., :3],
         "mask": rgba[..., 3] > 127,
-        "part": np.asarray(Image.open(subject / f"part_{view:02d}.png")).astype(np.int64),
-        "depth": np.asarray(Image.open(subject / f"depth_{view:02d}.png")).astype(np.float32)
-        / DEPTH_SCALE,
-        "depth_back": np.asarray(Image.open(subject / f"depth_back_{view:02d}.png")).astype(
-            np.float32
-        )
-        / DEPTH_SCALE,
-        "normal": normal / 127.5 - 1,
+        "part": _read(subject / f"part_{view:02d}.png").astype(np.int64),
+        "depth": depth("depth"),
+        "depth_back": depth("depth_back"),
+        "normal": _read(subject / f"normal_{view:02d}.png").astype(np.float32) / 127.5 - 1,
+        "prior_normal": prior[..., :3].astype(np.float32) / 127.5 - 1,
+        "prior_part": prior[..., 3].astype(np.int64),
+        "prior_depth": depth("prior_depth"),
+        "prior_depth_back": depth("prior_depth_back"),
     }
+
+
+def load_cameras(subject: Path) -> Cameras:
+    """The subject's V cameras from its ``cameras.json``."""
+    c = json.loads((subject / "cameras.json").read_text())
+    return Cameras(
+        torch.tensor(c["viewmats"], dtype=torch.float32),
+        torch.tensor(c["Ks"], dtype=torch.float32),
+        int(c["width"]),
+        int(c["height"]),
+    )

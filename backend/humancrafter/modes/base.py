@@ -31,7 +31,7 @@ class ReconstructOptions:
         seed: random seed; the same inputs and options give the same output.
     """
 
-    mode: Mode = "prior"
+    mode: Mode = "fast"
     azimuths_deg: list[float] | None = None
     num_gaussians: int = 40_000
     seed: int = 0
@@ -66,12 +66,15 @@ class ModeContext:
         photo_missing: why ``photo`` is None (one sentence), else None.
         smpl_body: a :class:`humancrafter.smpl_adapter.SMPLBody` to use as the body prior
             instead of the mannequin, or None.
+        checkpoint: the network checkpoint of ``fast`` / ``multiview``; None is the
+            committed default (:data:`humancrafter.model.checkpoint.DEFAULT_CHECKPOINT`).
     """
 
     device: str
     photo: PhotoFrontEnd | None = None
     photo_missing: str | None = None
     smpl_body: object | None = None
+    checkpoint: str | None = None
 
 
 class ModeRunner(Protocol):

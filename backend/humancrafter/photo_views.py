@@ -1,0 +1,109 @@
+"""Photos -> the network's input views: cameras placed from the photos, the body prior
+fitted from the first photo and rendered from every camera.
+
+Frames: the model frame is view 0's (the photo front-end's frame for the first photo: y
+up, facing +z, pelvis at the origin). View k of a turnaround sheet was taken from azimuth
+a_k (degrees, 90 = the person's left): the body seen in it is the view-0 body turned by
+-a_k about the y axis, so its camera is found in that turned frame exactly as for a single
+photo (landmarks, then silhouette fit, :mod:`humancrafter.prior`) and turned back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .body.mannequin import Appearance, BodyParams, build_primitives, sample_surface
+from .body.raycast import raycast_primitives
+from .cameras import Cameras
+from .model.inputs import ViewInputs, prior_from_raycast
+from .photo import PhotoAnalysis
+from .prior import camera_from_landmarks, fit_photo_camera
+
+NETWORK_FOV_DEG = 50.0
+"""Assumed vertical field of view of a photo's square crop: the shared real samples match
+best at about 50 degrees; the network was trained on 30-60."""
+CAMERA_FIT_POINTS = 6000
+"""Body surface samples used to fit each camera to its photo's silhouette."""
+
+
+def turn_y(deg: float) -> torch.Tensor:
+    """(3, 3) rotation by ``deg`` about +y (azimuth 0 -> ``deg`` on the orbit)."""
+    a = math.radians(deg)
+    c, s = math.cos(a), math.sin(a)
+    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+@dataclass
+class PhotoViews:
+    """The views of one person.
+
+    Attributes:
+        cameras: V cameras at the crop size of the photos (model frame of view 0).
+        silhouette_iou: (V,) overlap of the posed body with each photo's person mask.
+    """
+
+    cameras: Cameras
+    silhouette_iou: list[float]
+
+
+def place_cameras(
+    analyses: list[PhotoAnalysis], azimuths_deg: list[float], params: BodyParams, seed: int
+) -> PhotoViews:
+    """One camera per photo (see the module docstring)."""
+    samples = sample_surface(params, Appearance.plain(), CAMERA_FIT_POINTS, seed)
+    points = samples.points.detach()
+    viewmats, Ks, ious = [], [], []
+    size = analyses[0].image.shape[0]
+    for analysis, az in zip(analyses, azimuths_deg, strict=True):
+        turn = turn_y(-az)  # world (view 0) -> this view's frame
+        local = (points @ turn.T).numpy()
+        init = camera_from_landmarks(
+            analysis.landmarks_model, analysis.landmarks_px, analysis.visibility,
+            analysis.image.shape[0], fov_deg=NETWORK_FOV_DEG,
+        )  # fmt: skip
+        cam, iou = fit_photo_camera(local, analysis, init)
+        c = cam.cameras(size)
+        T = torch.eye(4)
+        T[:3, :3] = turn
+        viewmats.append(c.viewmats[0] @ T)
+        Ks.append(c.Ks[0])
+        ious.append(iou)
+    return PhotoViews(Cameras(torch.stack(viewmats), torch.stack(Ks), size, size), ious)
+
+
+def _resize(a: np.ndarray, size: int) -> torch.Tensor:
+    """(S, S, C) or (S, S) array -> (C, size, size) float tensor (area filter)."""
+    t = torch.as_tensor(np.asarray(a, np.float32))
+    t = t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]
+    return F.interpolate(t, size=(size, size), mode="area")[0]
+
+
+def view_inputs(
+    analyses: list[PhotoAnalysis], cams: Cameras, params: BodyParams, size: int
+) -> ViewInputs:
+    """The network's input views at ``size`` pixels: photo, mask, cameras and the prior
+    (the plain mannequin of ``params``) ray cast from every camera and filled
+    (:func:`humancrafter.model.inputs.fill_prior`)."""
+    c = cams.resized(size, size)
+    with torch.no_grad():
+        r = raycast_primitives(build_primitives(params, Appearance.plain()), c)
+    depth, normal, part, hit = prior_from_raycast(r.depth, r.back_depth, r.normal, r.part)
+    rgb = torch.stack([_resize(a.image.astype(np.float32) / 255, size) for a in analyses])
+    mask = torch.stack([(_resize(a.mask, size) > 0.5).float() for a in analyses])
+    return ViewInputs(
+        rgb[None], mask[None], c.viewmats[None], c.Ks[None],
+        depth[None], normal[None], part[None], hit[None],
+    )  # fmt: skip
+
+
+def output_size(person_pixels: float, layers: int, target: int, base: int, limit: int) -> int:
+    """The output resolution (a multiple of 8 between ``base`` and ``limit``) at which
+    ``layers`` Gaussians per person pixel come closest to ``target`` Gaussians, given
+    ``person_pixels`` at ``base``."""
+    scale = math.sqrt(max(target, 1) / max(layers * person_pixels, 1.0))
+    return int(min(limit, max(base, round(base * scale / 8) * 8)))

@@ -1,0 +1,77 @@
+"""Speed and memory of ``reconstruct --mode fast`` with the model loaded (target on the
+2-core CPU: <= 3 s per photo and <= 4 GB peak), with the time of each stage, and the
+``prior`` mode in the same run as the baseline. Writes benchmarks/results/fast.md.
+
+Each mode: one warm-up job, then the median of 5 jobs on the bundled astronaut photo
+(40,000 Gaussians, preview 8 x 256 px as the service makes it); peak memory is the
+process's maximum resident set size after all jobs (torch, mediapipe and both models
+loaded). The network alone on CUDA (the paper: 126 ms per object for 2 views) needs a GPU
+session: not measured here.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from pathlib import Path
+
+from machine import describe_machine
+
+from humancrafter.photo import load_image
+from humancrafter.pipeline import DEMO_PHOTO, Pipeline, ReconstructOptions
+
+RUNS = 5
+OUT = Path(__file__).parent / "results" / "fast.md"
+
+
+def time_mode(pipeline: Pipeline, mode: str) -> tuple[float, dict[str, float]]:
+    image = load_image(DEMO_PHOTO)
+    opts = ReconstructOptions(mode=mode, num_gaussians=40_000)  # type: ignore[arg-type]
+    pipeline.run([image], opts)  # warm-up
+    totals, stages = [], []
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        result = pipeline.run([image], opts)
+        totals.append(time.perf_counter() - t0)
+        stages.append(result.timings)
+    median = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
+    return statistics.median(totals), median
+
+
+def main() -> None:
+    pipeline = Pipeline("cpu")
+    rows = []
+    for mode in ("prior", "fast"):
+        total, stages = time_mode(pipeline, mode)
+        rows.append((mode, total, stages))
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    lines = [
+        "# `reconstruct --mode fast` (network) vs `prior`",
+        "",
+        f"Machine: {describe_machine()}.",
+        "",
+        f"Bundled astronaut photo, 40,000 Gaussians, preview 8 x 256 px; median of {RUNS} "
+        "jobs after a warm-up, model loaded.",
+        "",
+        "| mode | total s | stages (median s) |",
+        "|---|---|---|",
+    ]
+    for mode, total, stages in rows:
+        cells = ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
+        lines.append(f"| {mode} | {total:.2f} | {cells} |")
+    fast, prior = rows[1][1], rows[0][1]
+    no_preview = rows[1][1] - rows[1][2].get("preview", 0.0)
+    lines += [
+        "",
+        f"`fast` / `prior` time ratio in the same run: {fast / prior:.2f}. "
+        f"`fast` without the preview (what the add-on waits for when it does not show "
+        f"one): {no_preview:.2f} s. Peak resident memory of the process (both modes, "
+        f"all models loaded): {peak_gb:.2f} GB.",
+    ]
+    OUT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
