@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from .body.mannequin import Appearance, BodyParams, sample_surface
 from .cameras import Cameras, project
 from .model.checkpoint import load_model
-from .model.inputs import ViewInputs, prior_from_raycast
+from .model.inputs import ViewInputs, from_maps
 from .model.network import HumanCrafterNet
 from .model.predict import predict, render_semantic
 from .photo import PhotoAnalysis
@@ -41,7 +41,7 @@ from .portable.parts import NUM_PARTS, PART_NAMES
 from .portable.splatfile import Splats
 from .prior import colour_samples, splats_from_samples
 from .render import render_splats
-from .synth import load_cameras, load_view, noisy_landmarks, sample_subject
+from .synth import PRIOR_KEYS, load_cameras, load_view, noisy_landmarks, sample_subject
 
 VISIBLE_DEPTH = 0.03
 """A Gaussian is seen in a view when its centre is this close to the rendered depth."""
@@ -256,16 +256,12 @@ def _inputs(views: list[dict], cams: Cameras, idx: list[int]) -> ViewInputs:
     rgb = [views[v]["rgb"].astype(np.float32) / 255 for v in idx]
     mask = [views[v]["mask"].astype(np.float32) for v in idx]
     rgb = [r * m[..., None] + (1 - m[..., None]) for r, m in zip(rgb, mask, strict=True)]
-    depth, normal, part, hit = prior_from_raycast(
-        t([views[v]["prior_depth"] for v in idx]),
-        t([views[v]["prior_depth_back"] for v in idx]),
-        t([views[v]["prior_normal"] for v in idx]),
-        t([views[v]["prior_part"] for v in idx]),
+    return from_maps(
+        t(rgb).permute(0, 3, 1, 2),
+        t(mask)[:, None],
+        cams[torch.tensor(idx)],
+        *(t([views[v][k] for v in idx]) for k in PRIOR_KEYS),
     )
-    return ViewInputs(
-        t(rgb).permute(0, 3, 1, 2)[None], t(mask)[:, None][None], cams.viewmats[idx][None],
-        cams.Ks[idx][None], depth[None], normal[None], part[None], hit[None],
-    )  # fmt: skip
 
 
 def markdown(results: dict[str, dict[str, Scores]]) -> str:

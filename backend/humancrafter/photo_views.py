@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .body.mannequin import Appearance, BodyParams, build_primitives, sample_surface
 from .body.raycast import raycast_primitives
 from .cameras import Cameras
-from .model.inputs import ViewInputs, prior_from_raycast
+from .model.inputs import ViewInputs, from_maps
 from .photo import PhotoAnalysis
 from .prior import camera_from_landmarks, fit_photo_camera
 
@@ -92,13 +92,9 @@ def view_inputs(
     c = cams.resized(size, size)
     with torch.no_grad():
         r = raycast_primitives(build_primitives(params, Appearance.plain()), c)
-    depth, normal, part, hit = prior_from_raycast(r.depth, r.back_depth, r.normal, r.part)
     rgb = torch.stack([_resize(a.image.astype(np.float32) / 255, size) for a in analyses])
     mask = torch.stack([(_resize(a.mask, size) > 0.5).float() for a in analyses])
-    return ViewInputs(
-        rgb[None], mask[None], c.viewmats[None], c.Ks[None],
-        depth[None], normal[None], part[None], hit[None],
-    )  # fmt: skip
+    return from_maps(rgb, mask, c, r.depth, r.back_depth, r.normal, r.part)
 
 
 def output_size(person_pixels: float, layers: int, target: int, base: int, limit: int) -> int:

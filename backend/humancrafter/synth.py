@@ -391,6 +391,11 @@ def _read(path: Path) -> np.ndarray:
         return np.asarray(im)
 
 
+PRIOR_KEYS = ("prior_depth", "prior_depth_back", "prior_normal", "prior_part")
+"""The prior's maps in :func:`load_view`'s dict, in the order of
+:func:`humancrafter.model.inputs.from_maps`."""
+
+
 def load_view(subject: Path, view: int) -> dict[str, np.ndarray]:
     """Read one view back: rgb (H,W,3) uint8, mask (H,W) bool, part (H,W) int64,
     depth / depth_back (H,W) float32 model units (0 = none), normal (H,W,3) float32, and

@@ -123,6 +123,30 @@ def prior_from_raycast(
     return fill_prior(torch.stack([depth, back_depth], dim=1), normal.permute(0, 3, 1, 2), part)
 
 
+def from_maps(
+    rgb: torch.Tensor,
+    mask: torch.Tensor,
+    cams: Cameras,
+    depth: torch.Tensor,
+    back_depth: torch.Tensor,
+    normal: torch.Tensor,
+    part: torch.Tensor,
+) -> ViewInputs:
+    """One object's V views (B = 1) from per-view maps, the prior filled by
+    :func:`fill_prior`; training, evaluation and inference all build their inputs here.
+
+    Args:
+        rgb: (V, 3, H, W) in [0, 1]. mask: (V, 1, H, W). cams: the V cameras at H x W.
+        depth, back_depth: (V, H, W) the prior's ray-cast camera z (0 where it misses).
+        normal: (V, H, W, 3). part: (V, H, W) int64.
+    """
+    d, n, p, hit = prior_from_raycast(depth, back_depth, normal, part)
+    return ViewInputs(
+        rgb[None], mask[None], cams.viewmats[None], cams.Ks[None],
+        d[None], n[None], p[None], hit[None],
+    )  # fmt: skip
+
+
 def input_channels(inputs: ViewInputs, use_prior: bool) -> torch.Tensor:
     """The network's per-view input image.
 

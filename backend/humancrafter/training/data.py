@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
-from ..model.inputs import ViewInputs, prior_from_raycast
-from ..synth import load_cameras, load_view
+from ..model.inputs import ViewInputs, from_maps
+from ..synth import PRIOR_KEYS, load_cameras, load_view
 
 
 @dataclass
@@ -213,21 +213,11 @@ class SynthDataset(torch.utils.data.Dataset):
             rgbs.append(img)
             masks.append(seg.astype(np.float32))
         t = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a)))  # noqa: E731
-        depth, normal, part, hit = prior_from_raycast(
-            t([views[v]["prior_depth"] for v in in_views]),
-            t([views[v]["prior_depth_back"] for v in in_views]),
-            t([views[v]["prior_normal"] for v in in_views]),
-            t([views[v]["prior_part"] for v in in_views]),
-        )
-        inputs = ViewInputs(
-            rgb=t(rgbs).permute(0, 3, 1, 2)[None],
-            mask=t(masks)[:, None][None],
-            viewmats=cams.viewmats[in_views][None],
-            Ks=cams.Ks[in_views][None],
-            prior_depth=depth[None],
-            prior_normal=normal[None],
-            prior_part=part[None],
-            prior_hit=hit[None],
+        inputs = from_maps(
+            t(rgbs).permute(0, 3, 1, 2),
+            t(masks)[:, None],
+            cams[torch.tensor(in_views)],
+            *(t([views[v][k] for v in in_views]) for k in PRIOR_KEYS),
         )
         return Sample(
             inputs=inputs,
