@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[photo,smpl,gpu,dev]'
+	$(PY) -m pip install -q -e '.[photo,smpl,gpu,full,dev]'
 	touch $(STAMP)
 
 lint: $(STAMP)

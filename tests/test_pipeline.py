@@ -40,7 +40,7 @@ def test_available_modes(pipeline):
     assert set(modes) == {"prior", "fast", "multiview", "full"}
     assert modes["prior"] is None and pipeline.device == "cpu"
     assert modes["fast"] is None and modes["multiview"] is None  # the shipped checkpoint
-    assert "CUDA" in modes["full"] and "SV3D" in modes["full"]
+    assert "weights folder" in modes["full"] or "SV3D" in modes["full"]  # docs/weights.md
     missing = Pipeline("cpu", checkpoint="/nowhere/net.safetensors").available_modes()
     assert "/nowhere/net.safetensors" in missing["fast"] and "missing" in missing["multiview"]
 
@@ -48,7 +48,7 @@ def test_available_modes(pipeline):
 @pytest.mark.parametrize(
     ("images", "options", "message"),
     [
-        ("one", ReconstructOptions(mode="full"), "mode 'full' cannot run here: it needs a CUDA"),
+        ("one", ReconstructOptions(mode="full"), "mode 'full' cannot run here: it needs a weights"),
         ("one", ReconstructOptions(mode="multiview"), "takes 2 to 4 views, not 1"),
         ("one", ReconstructOptions(mode="nerf"), "unknown mode 'nerf'"),  # type: ignore[arg-type]
         ("two", ReconstructOptions(), "takes exactly one photo, not 2"),

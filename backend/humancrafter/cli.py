@@ -11,6 +11,8 @@ from pathlib import Path
 from . import __version__
 from .portable.config import DEFAULT_HOST, DEFAULT_PORT
 
+WEIGHTS_HELP = "weights folder for mode full (docs/weights.md; default $HUMANCRAFTER_WEIGHTS)"
+
 
 def _render(args: argparse.Namespace) -> int:
     from .portable import splatfile
@@ -48,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
             header_timeout_s=args.header_timeout,
             body_idle_s=args.body_idle_timeout,
             max_job_gb=args.max_job_gb,
+            weights=args.weights,
         )
     )
 
@@ -58,8 +61,15 @@ def _reconstruct(args: argparse.Namespace) -> int:
     reconstruct_file(
         args.photo, args.output, preview=args.preview, mode=args.mode,
         num_gaussians=args.gaussians, seed=args.seed, device=args.device, smpl_dir=args.smpl_dir,
-        azimuths_deg=args.azimuths, checkpoint=args.checkpoint,
+        azimuths_deg=args.azimuths, checkpoint=args.checkpoint, weights=args.weights,
     )  # fmt: skip
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .info import report
+
+    print(report(args.weights, args.device))
     return 0
 
 
@@ -155,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--body-idle-timeout", type=float, default=10.0, help="seconds a body may stall (10)"
     )
     p.add_argument("--max-job-gb", type=float, default=8.0, help="worker memory limit (8)")
+    p.add_argument("--weights", type=Path, help=WEIGHTS_HELP)
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("reconstruct", help="photo of a person -> labelled splat file")
@@ -174,7 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--smpl-dir", type=Path, help="folder with SMPL/SMPL-X files to use as body")
+    p.add_argument("--weights", type=Path, help=WEIGHTS_HELP)
     p.set_defaults(func=_reconstruct)
+
+    p = sub.add_parser("info", help="what each mode needs and found; CUDA and gsplat")
+    p.add_argument("--weights", type=Path, help=WEIGHTS_HELP)
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.set_defaults(func=_info)
 
     p = sub.add_parser("demo", help="reconstruct the bundled example photo into out/demo")
     p.add_argument("--out-dir", type=Path, default=Path("out/demo"), help="(default out/demo)")

@@ -86,14 +86,32 @@ def _resize(a: np.ndarray, size: int) -> torch.Tensor:
 def view_inputs(
     analyses: list[PhotoAnalysis], cams: Cameras, params: BodyParams, size: int
 ) -> ViewInputs:
-    """The network's input views at ``size`` pixels: photo, mask, cameras and the prior
+    """The network's input views at ``size`` pixels from the photos' crops and masks (see
+    :func:`views_from_images`)."""
+    return views_from_images(
+        [a.image.astype(np.float32) / 255 for a in analyses], [a.mask for a in analyses],
+        cams, params, size,
+    )  # fmt: skip
+
+
+def views_from_images(
+    images: list[np.ndarray], masks: list[np.ndarray], cams: Cameras, params: BodyParams,
+    size: int,
+) -> ViewInputs:  # fmt: skip
+    """The network's input views at ``size`` pixels: images, masks, cameras and the prior
     (the plain mannequin of ``params``) ray cast from every camera and filled
-    (:func:`humancrafter.model.inputs.fill_prior`)."""
+    (:func:`humancrafter.model.inputs.fill_prior`).
+
+    Args:
+        images: V (S, S, 3) float arrays in [0, 1] (any S; resized with an area filter).
+        masks: V (S, S) person probabilities in [0, 1].
+        cams: V cameras of those square views (any size; resized to ``size``).
+    """
     c = cams.resized(size, size)
     with torch.no_grad():
         r = raycast_primitives(build_primitives(params, Appearance.plain()), c)
-    rgb = torch.stack([_resize(a.image.astype(np.float32) / 255, size) for a in analyses])
-    mask = torch.stack([(_resize(a.mask, size) > 0.5).float() for a in analyses])
+    rgb = torch.stack([_resize(image, size) for image in images])
+    mask = torch.stack([(_resize(m, size) > 0.5).float() for m in masks])
     return from_maps(rgb, mask, c, r.depth, r.back_depth, r.normal, r.part)
 
 

@@ -12,7 +12,8 @@ Modes (``docs/design.md``, "Pipeline modes"):
 - ``fast``: the HumanCrafter network with the body prior posed from the photo (default
   once the trained checkpoint lands).
 - ``multiview``: 2-4 views with their azimuths.
-- ``full``: SV3D multi-view diffusion guided by body normal maps; local weights, CUDA.
+- ``full``: SV3D views guided by the body prior, then the network; local weights
+  (:mod:`humancrafter.weights`), CUDA for the real-size SV3D.
 
 A mode that cannot run here is reported by :meth:`Pipeline.available_modes` with what it
 needs.
@@ -38,6 +39,7 @@ from .modes.base import (
     ReconstructOptions,
     RunnerFactory,
 )
+from .modes.full import FullRunner
 from .modes.network import FastRunner, MultiviewRunner
 from .modes.prior import PriorRunner
 from .portable.splatfile import Splats
@@ -65,19 +67,10 @@ ProgressFn = Callable[[str, float], None]
 CancelFn = Callable[[], bool]
 """Returns True once the job should stop; checked between stages at the latest."""
 
-RUNNERS: dict[str, RunnerFactory] = {r.name: r for r in (PriorRunner, FastRunner, MultiviewRunner)}
+RUNNERS: dict[str, RunnerFactory] = {
+    r.name: r for r in (PriorRunner, FastRunner, MultiviewRunner, FullRunner)
+}
 """The modes that have a runner (:mod:`humancrafter.modes`), by name."""
-
-
-def _not_built(mode: str, device: str) -> str:
-    """What a mode without a runner (only ``full`` so far) needs, as
-    :meth:`Pipeline.available_modes` says it."""
-    if device == "cuda":
-        return "needs local SV3D and DINOv2 weights and the trained HumanCrafter checkpoint"
-    return (
-        "needs a CUDA GPU (this machine has none), local SV3D and DINOv2 weights "
-        "and the trained HumanCrafter checkpoint"
-    )
 
 
 @dataclass
@@ -145,6 +138,8 @@ class Pipeline:
             and pixel size of each.
         checkpoint: the network checkpoint of ``fast`` and ``multiview``; None is the
             committed default.
+        weights: the weights folder of ``full`` (``docs/weights.md``); None is
+            ``$HUMANCRAFTER_WEIGHTS``.
     Attributes:
         device: "cpu" or "cuda".
     """
@@ -156,10 +151,11 @@ class Pipeline:
         preview_views: int = 8,
         preview_size: int = 256,
         checkpoint: str | None = None,
+        weights: str | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.preview_views, self.preview_size = preview_views, preview_size
-        context = ModeContext(self.device, checkpoint=checkpoint)
+        context = ModeContext(self.device, checkpoint=checkpoint, weights=weights)
         try:
             from .photo import PhotoFrontEnd
 
@@ -179,12 +175,7 @@ class Pipeline:
 
     def available_modes(self) -> dict[str, str | None]:
         """Mode -> None if it can run here, else one sentence saying what it needs."""
-        return {
-            mode: self._runners[mode].available()
-            if mode in self._runners
-            else _not_built(mode, self.device)
-            for mode in MODES
-        }
+        return {mode: self._runners[mode].available() for mode in MODES}
 
     def run(
         self,
@@ -228,8 +219,14 @@ class Pipeline:
         starts: dict[str, float] = {}
         fraction = 0.0
 
-        def step(name: str) -> None:
+        def step(name: str, within: float | None = None) -> None:
             nonlocal fraction
+            if within is not None and starts and name == next(reversed(starts)):
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled(f"cancelled during stage '{name}'")
+                if progress is not None:
+                    progress(name, min(fraction + shares[name] * within, 1.0))
+                return
             if name not in shares:
                 raise ValueError(f"mode '{mode}' reported stage {name!r}, not in its stages")
             if should_cancel is not None and should_cancel():
@@ -273,6 +270,7 @@ def reconstruct_file(
     log: Callable[[str], None] = print,
     azimuths_deg: list[float] | None = None,
     checkpoint: str | Path | None = None,
+    weights: str | Path | None = None,
 ) -> ReconstructResult:
     """Reconstruct a photo file (or, for ``multiview``, several with ``azimuths_deg``) into a
     splat file (and a preview PNG), reporting progress, warnings and the time of each stage
@@ -290,6 +288,7 @@ def reconstruct_file(
         device,
         smpl_dir=None if smpl_dir is None else str(smpl_dir),
         checkpoint=None if checkpoint is None else str(checkpoint),
+        weights=None if weights is None else str(weights),
     )
     t_load = time.perf_counter() - t0
     options = ReconstructOptions(

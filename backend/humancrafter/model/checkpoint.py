@@ -83,3 +83,32 @@ def load_model(
             f"{path} does not match its options: missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     return net.to(device).eval(), info
+
+
+def load_network(
+    path: str | Path, device: str = "cpu", weights: str | Path | None = None
+) -> tuple[HumanCrafterNet, dict]:
+    """:func:`load_model` with the frozen semantic encoder a checkpoint needs: for
+    ``semantic_encoder == "external"`` (the ``paper`` preset) DINOv2 with registers from the
+    weights folder (:mod:`humancrafter.weights`); raises :class:`CheckpointError` saying what
+    is missing."""
+    from .. import weights as wf
+
+    opt, _ = read_metadata(path)
+    if opt.semantic_encoder != "external":
+        return load_model(path, device)
+    root = wf.weights_root(weights)
+    if root is None:
+        raise CheckpointError(f"{path} uses DINOv2 and {wf.not_set_message()}")
+    component = wf.dino(root)
+    if not component.found:
+        raise CheckpointError(f"{path} uses DINOv2, which is {component.describe()}")
+    from .dino import load_dino
+
+    encoder = load_dino(component.path, opt.patch_size, device)
+    if encoder.dim != opt.semantic_dim:
+        raise CheckpointError(
+            f"{path} expects {opt.semantic_dim}-wide semantic features; the DINOv2 in "
+            f"{component.path} gives {encoder.dim}"
+        )
+    return load_model(path, device, semantic_encoder=encoder)

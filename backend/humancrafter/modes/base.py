@@ -37,9 +37,13 @@ class ReconstructOptions:
     seed: int = 0
 
 
-StepFn = Callable[[str], None]
-"""step(stage): called by a runner as each of its stages starts; raises
-:class:`~humancrafter.errors.Cancelled` when the job should stop."""
+class StepFn(Protocol):
+    """step(stage): called by a runner as each of its stages starts; step(stage, within)
+    with ``within`` in [0, 1] reports progress inside the stage that is running (the
+    diffusion steps of ``full``). Either raises :class:`~humancrafter.errors.Cancelled`
+    when the job should stop."""
+
+    def __call__(self, stage: str, within: float | None = None) -> None: ...
 
 
 class ModeOutput(NamedTuple):
@@ -68,6 +72,8 @@ class ModeContext:
             instead of the mannequin, or None.
         checkpoint: the network checkpoint of ``fast`` / ``multiview``; None is the
             committed default (:data:`humancrafter.model.checkpoint.DEFAULT_CHECKPOINT`).
+        weights: the weights folder of ``full`` (:mod:`humancrafter.weights`); None is
+            ``$HUMANCRAFTER_WEIGHTS``.
     """
 
     device: str
@@ -75,6 +81,7 @@ class ModeContext:
     photo_missing: str | None = None
     smpl_body: object | None = None
     checkpoint: str | None = None
+    weights: str | None = None
 
 
 class ModeRunner(Protocol):

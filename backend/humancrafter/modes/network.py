@@ -56,9 +56,9 @@ class _NetworkRunner:
     def network(self) -> HumanCrafterNet:
         """The network, loaded once and kept."""
         if self._net is None:
-            from ..model.checkpoint import load_model
+            from ..model.checkpoint import load_network
 
-            self._net, _ = load_model(self.checkpoint, device=self.context.device)
+            self._net, _ = load_network(self.checkpoint, self.context.device, self.context.weights)
         return self._net
 
     def azimuths(self, images: list[Image.Image], options: ReconstructOptions) -> list[float]:

@@ -52,6 +52,8 @@ class ServeOptions:
     """a request body must arrive in full within this, else 408"""
     max_job_gb: float = 8.0
     """resident memory the worker process may use during a job; beyond, the job fails"""
+    weights: Path | None = None
+    """the weights folder of mode full (None: $HUMANCRAFTER_WEIGHTS)"""
 
 
 def default_data_dir() -> Path:
@@ -105,6 +107,7 @@ def serve(opts: ServeOptions) -> int:
         device=opts.device,
         preview_views=opts.preview_views,
         preview_size=opts.preview_size,
+        weights=None if opts.weights is None else str(opts.weights),
     )
     pipelines = [
         ProcessPipeline(factory, int(opts.max_job_gb * 1e9))

@@ -50,6 +50,7 @@ class TrainOptions:
     render_backend: str = "auto"  # auto (gsplat on CUDA), cpu or gsplat
     lpips_weights: str = ""  # a local LPIPS state dict; empty = LPIPS off (one warning)
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    weights: str = ""  # weights folder (docs/weights.md) for DINOv2; "" = $HUMANCRAFTER_WEIGHTS
 
 
 @dataclass(frozen=True)

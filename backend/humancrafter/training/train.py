@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from ..cameras import Cameras
 from ..model.checkpoint import load_model, save_model
@@ -64,6 +65,29 @@ def lr_at(step: int, cfg: Config) -> float:
         return t.lr * (step + 1) / t.warmup
     progress = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
     return t.lr / 20 + (t.lr - t.lr / 20) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _teacher(cfg: Config, device: torch.device) -> torch.nn.Module | None:
+    """The frozen DINOv2 of a model with ``semantic_encoder = "external"`` (from the weights
+    folder, [train] weights or $HUMANCRAFTER_WEIGHTS), else None."""
+    if cfg.model.semantic_encoder != "external":
+        return None
+    from .. import weights as wf
+    from ..model.dino import load_dino
+
+    root = wf.weights_root(cfg.train.weights or None)
+    if root is None:
+        raise ValueError(f"the model uses DINOv2 and {wf.not_set_message()}")
+    component = wf.dino(root)
+    if not component.found:
+        raise ValueError(f"the model uses DINOv2, which is {component.describe()}")
+    encoder = load_dino(component.path, cfg.model.patch_size, str(device))
+    if encoder.dim != cfg.model.semantic_dim:
+        raise ValueError(
+            f"[model] semantic_dim is {cfg.model.semantic_dim} but the DINOv2 in "
+            f"{component.path} gives {encoder.dim}-wide features"
+        )
+    return encoder
 
 
 def _perceptual(cfg: Config, device: torch.device) -> Callable | None:
@@ -122,13 +146,17 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
     out = Path(cfg.train.out)
     model_path, state_path, log_path = out / "model.safetensors", out / "state.pt", out / "log.csv"
     torch.manual_seed(cfg.train.seed)
-    net = HumanCrafterNet(cfg.model)
+    teacher = _teacher(cfg, device)
+    net = HumanCrafterNet(cfg.model, semantic_encoder=teacher)
+    # Distillation (paper Sec. 3.4): rendered semantic embeddings, projected to the teacher's
+    # width by a training-only 1x1 conv, against the teacher's features of the target view.
+    distill = None if teacher is None else torch.nn.Conv2d(cfg.model.embed_dim, teacher.dim, 1)
     start_step = 0
     state = None
     if resume:
         if not model_path.is_file() or not state_path.is_file():
             raise ValueError(f"nothing to resume in {out}: no model.safetensors and state.pt")
-        net, info = load_model(model_path)
+        net, info = load_model(model_path, semantic_encoder=teacher)
         if net.opt != cfg.model:
             raise ValueError(f"{model_path} was trained with other model options than the config")
         state = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -137,6 +165,11 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
         raise ValueError(f"{out} already holds a run; use --resume, or choose another [train] out")
     net = net.to(device).train()
     params = [p for p in net.parameters() if p.requires_grad]
+    if distill is not None:
+        if state is not None:
+            distill.load_state_dict(state["distill"])
+        distill = distill.to(device)
+        params += list(distill.parameters())
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     optim = torch.optim.AdamW(
@@ -150,6 +183,11 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[local_rank] if device.type == "cuda" else None
+        )
+    project = distill
+    if world > 1 and distill is not None:  # its gradients are averaged like the network's
+        project = torch.nn.parallel.DistributedDataParallel(
+            distill, device_ids=[local_rank] if device.type == "cuda" else None
         )
     perceptual = _perceptual(cfg, device)
     data = cfg.data
@@ -194,6 +232,12 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
             cams = Cameras(s.target_viewmats, s.target_Ks, W, H).to(device)
             bg = torch.rand(3, generator=g).to(device)
             rendered = render_semantic(flat, cams, bg, backend=cfg.train.render_backend)
+            features = target_features = None
+            if project is not None and teacher is not None:
+                target_features = teacher(s.target_rgb.to(device).permute(0, 3, 1, 2))
+                features = F.adaptive_avg_pool2d(
+                    project(rendered.embed), target_features.shape[-2:]
+                )  # (S, F, h, w)
             terms = reconstruction_losses(
                 rendered,
                 net.part_logits(rendered.embed),
@@ -203,6 +247,8 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
                 bg,
                 cfg.loss,
                 perceptual=perceptual,
+                features=features,
+                teacher=target_features,
             )
             total = total + terms["total"] / len(samples)
             for k, v in terms.items():
@@ -224,7 +270,9 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
                 )  # fmt: skip
             sums, count = {}, 0
         if rank == 0 and (done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps):
-            _checkpoint(net, optim, cfg, done, time.perf_counter() - t0, model_path, state_path)
+            _checkpoint(
+                net, optim, distill, cfg, done, time.perf_counter() - t0, model_path, state_path
+            )
     bar.close()
     if world > 1:
         dist.barrier()
@@ -237,6 +285,7 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
 def _checkpoint(
     net: HumanCrafterNet,
     optim: torch.optim.Optimizer,
+    distill: torch.nn.Module | None,
     cfg: Config,
     step: int,
     seconds: float,
@@ -254,5 +303,8 @@ def _checkpoint(
     }
     save_model(model_path, net, info)
     tmp = state_path.with_name(state_path.name + ".tmp")
-    torch.save({"step": step, "seconds": seconds, "optimizer": optim.state_dict()}, tmp)
+    state = {"step": step, "seconds": seconds, "optimizer": optim.state_dict()}
+    if distill is not None:
+        state["distill"] = distill.state_dict()
+    torch.save(state, tmp)
     tmp.replace(state_path)
