@@ -188,6 +188,48 @@ class Skeleton:
                 "its child (or be -1 for a root)"
             )
 
+    def tail_children(self) -> np.ndarray:
+        """(J,) int64 the child each joint's bone points at, -1 for a joint without
+        children: the child most in line with the bone coming in (a root: the child with
+        the most descendants, e.g. SMPL's pelvis -> spine1). One rule for the add-on's
+        bones and the backend's blending at joints."""
+        j = len(self.names)
+        parents = np.asarray(self.parents, np.int64)
+        size = np.ones(j, np.int64)
+        for i in range(j - 1, 0, -1):  # parents come first, so children are done first
+            if parents[i] >= 0:
+                size[parents[i]] += size[i]
+        out = np.full(j, -1, np.int64)
+        pos = self.joints.astype(np.float64)
+        for i in range(j):
+            kids = np.flatnonzero(parents == i)
+            if len(kids) == 0:
+                continue
+            if parents[i] < 0:
+                out[i] = kids[np.argmax(size[kids])]
+                continue
+            d_in = pos[i] - pos[parents[i]]
+            d_out = pos[kids] - pos[i]
+            cos = (d_out @ d_in) / np.maximum(
+                np.linalg.norm(d_out, axis=1) * np.linalg.norm(d_in), 1e-12
+            )
+            out[i] = kids[np.argmax(cos)]
+        return out
+
+    def bone_tails(self) -> np.ndarray:
+        """(J, 3) float64 where each joint's bone ends, model frame: at its
+        :meth:`tail_children` joint; a joint without children continues the bone coming
+        in by half its length (a lone root points 0.05 up)."""
+        pos = self.joints.astype(np.float64)
+        tails = pos + np.array([0.0, 0.05, 0.0])
+        for i, c in enumerate(self.tail_children()):
+            p = int(self.parents[i])
+            if c >= 0:
+                tails[i] = pos[c]
+            elif p >= 0:
+                tails[i] = pos[i] + 0.5 * (pos[i] - pos[p])
+        return tails
+
     def same_as(self, other: Skeleton | None) -> bool:
         """Whether ``other`` holds exactly the same names, parents and positions."""
         return (
