@@ -112,3 +112,50 @@ class Placement:
     def log_scale_offset(self) -> float:
         """log(scale): add to model log-scales to get log-scales in metres."""
         return float(np.log(self.scale))
+
+
+_A = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # model -> Blender axes
+
+
+def rotate_model_quats(quats_wxyz: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """(N, 4) model-frame rotations (w x y z, any length) turned by (N, 3, 3) rotation
+    matrices given in Blender's frame (e.g. a pose): ``q' = quat(A^T R A) * q``, in the
+    model frame, float32, each keeping its length."""
+    m = np.einsum("ji,njk,kl->nil", _A, np.asarray(rotations, np.float64), _A)
+    r = _matrix_to_quat(m)
+    q = np.asarray(quats_wxyz, np.float64)
+    w1, x1, y1, z1 = r.T
+    w2, x2, y2, z2 = q.T
+    out = np.stack(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ],
+        axis=1,
+    )
+    return out.astype(np.float32)
+
+
+def _matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions w x y z (w >= 0)."""
+    trace = np.einsum("nii->n", m)
+    cand = np.stack(
+        [
+            np.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0],
+                      m[:, 1, 0] - m[:, 0, 1]], axis=1),
+            np.stack([m[:, 2, 1] - m[:, 1, 2], 1 + 2 * m[:, 0, 0] - trace,
+                      m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], axis=1),
+            np.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0],
+                      1 + 2 * m[:, 1, 1] - trace, m[:, 1, 2] + m[:, 2, 1]], axis=1),
+            np.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0],
+                      m[:, 1, 2] + m[:, 2, 1], 1 + 2 * m[:, 2, 2] - trace], axis=1),
+        ],
+        axis=1,
+    )  # fmt: skip
+    # each row is 4 x (one component) x q; take the best conditioned one
+    diag = np.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], axis=1)
+    best = cand[np.arange(len(m)), np.argmax(diag, axis=1)]
+    best /= np.linalg.norm(best, axis=1, keepdims=True)
+    return best * np.where(best[:, :1] < 0, -1.0, 1.0)

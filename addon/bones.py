@@ -1,7 +1,14 @@
-"""Bones and deform weights planned from the part labels of points (numpy only, no bpy,
-so it is testable without Blender); :mod:`.rigging` turns the plan into an armature.
+"""Bones and deform weights planned from a file's skeleton or from the part labels of
+points (numpy only, no bpy, so it is testable without Blender); :mod:`.rigging` turns the
+plan into an armature.
 
-Joints come from part centroids and part ends (Blender frame, metres):
+From a skeleton (rigged files, :func:`skeleton_bones`): one bone per joint, named after
+it, head at the joint, tail at :meth:`~.portable.splatfile.Skeleton.bone_tails` (the
+child in line with the bone), parented as the skeleton is; the weights are the file's
+skin (:func:`skin_matrix`).
+
+From part labels (files without a skeleton, :func:`plan_bones`), joints come from part
+centroids and part ends (Blender frame, metres):
 
 - the end of a part toward a point is the mean of its 10 % of points that lie furthest
   in that direction from its centroid;
@@ -24,15 +31,50 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .axes import Placement
 from .portable.parts import NUM_PARTS, PART_IDS, PART_NAMES
+from .portable.splatfile import Skeleton
 
 
 @dataclass
 class Bone:
+    """One planned bone, Blender frame (metres). ``roll_towards``: a direction the bone's
+    Z axis should point to (None keeps Blender's default roll)."""
+
     name: str
     parent: str | None
     head: np.ndarray
     tail: np.ndarray
+    roll_towards: np.ndarray | None = None
+
+
+FORWARD = np.array([0.0, -1.0, 0.0])
+"""The person's front in Blender's frame (:mod:`.axes`)."""
+
+
+def skeleton_bones(skeleton: Skeleton, placement: Placement) -> list[Bone]:
+    """One bone per joint of ``skeleton`` (model frame), placed in Blender by
+    ``placement``. Rolls: each bone's Z axis points to the person's front (-Y), or up
+    (+Z) for bones that themselves point forward or back (feet)."""
+    heads = placement.points_to_blender(skeleton.joints).astype(np.float64)
+    tails = placement.points_to_blender(skeleton.bone_tails()).astype(np.float64)
+    bones = []
+    for i, name in enumerate(skeleton.names):
+        d = tails[i] - heads[i]
+        along = abs(float(d @ FORWARD)) / max(float(np.linalg.norm(d)), 1e-12)
+        roll = FORWARD if along < 0.9 else np.array([0.0, 0.0, 1.0])
+        p = int(skeleton.parents[i])
+        bones.append(Bone(name, None if p < 0 else skeleton.names[p], heads[i], tails[i], roll))
+    return bones
+
+
+def skin_matrix(joints: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:
+    """(N, count) float32 dense weights from the file's (N, 4) skin joints and weights
+    (a joint named twice in a row adds up)."""
+    out = np.zeros((len(joints), count), np.float32)
+    rows = np.repeat(np.arange(len(joints)), joints.shape[1])
+    np.add.at(out, (rows, joints.reshape(-1).astype(np.int64)), weights.reshape(-1))
+    return out
 
 
 def _ids(*names: str) -> list[int]:

@@ -473,9 +473,10 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
 # Attributes the display does not need past instancing (the file's own values, the
 # vertex groups): dropped so that instances and realised viewport meshes stay small.
 _DROP_WILDCARD = ("sh_*", "model_*", "log_*", "rot_*", "opacity_*", "part_*", "hc_*",
-                  "Left_*", "Right_*", "Face_*", "Lower_*", "Upper_*")  # one * each  # fmt: skip
+                  "Left_*", "Right_*", "Face_*", "Lower_*", "Upper_*", "skin_*", "left_*",
+                  "right_*", "spine*")  # one * each  # fmt: skip
 _DROP_EXACT = ("normal", "rotation", "scale", "Background", "Apparel", "Hair", "Torso",
-               "Tongue")  # fmt: skip
+               "Tongue", "pelvis", "neck", "head")  # fmt: skip
 
 
 def _lean(nt, geometry):

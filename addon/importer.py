@@ -20,10 +20,14 @@ name                type           meaning
 ``Col``             FLOAT_COLOR    linear colour 0.5 + SH_C0 * f_dc, alpha = opacity
 ``part``            INT            Sapiens class id (labelled files only)
 ``part_conf``       FLOAT          confidence of that label (labelled files only)
+``skin_joint_K``    INT            K = 0..3: the joints the splat follows (rigged files)
+``skin_weight_K``   FLOAT          their weights, exact (rigged files)
 ==================  =============  =====================================================
 
 plus one vertex group per part present, named by class, weight 1. The object's custom
-properties ``hc_scale`` and ``hc_offset`` hold the :class:`~.axes.Placement`.
+properties ``hc_scale`` and ``hc_offset`` hold the :class:`~.axes.Placement`, and in
+rigged files ``hc_skeleton`` the skeleton (``names``, ``parents``, ``joints``: the model
+frame positions, flattened), which :mod:`.rigging` builds the armature from.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from . import meshdata
 from .axes import Placement
 from .colour import display_colours
 from .portable.parts import NUM_PARTS, PART_NAMES
-from .portable.splatfile import Splats
+from .portable.splatfile import SKIN_SLOTS, Skeleton, Splats
 
 SPLAT_PROP = "hc_splats"  # marks objects made by this module
 
@@ -89,7 +93,34 @@ def build_mesh(mesh: bpy.types.Mesh, s: Splats, placement: Placement) -> None:
     if s.labelled:
         meshdata.write(mesh, "part", "INT", s.part.astype(np.int32))
         meshdata.write(mesh, "part_conf", "FLOAT", s.part_conf)
+    if s.rigged:
+        for k in range(SKIN_SLOTS):
+            meshdata.write(mesh, f"skin_joint_{k}", "INT", s.skin_joints[:, k].astype(np.int32))
+            meshdata.write(mesh, f"skin_weight_{k}", "FLOAT", s.skin_weights[:, k])
     mesh.update()
+
+
+SKELETON_PROP = "hc_skeleton"
+
+
+def store_skeleton(obj: bpy.types.Object, skeleton: Skeleton) -> None:
+    """Keep ``skeleton`` on ``obj`` (custom property :data:`SKELETON_PROP`; floats are
+    stored as doubles, so the float32 positions come back exactly)."""
+    obj[SKELETON_PROP] = {
+        "names": list(skeleton.names),
+        "parents": [int(p) for p in skeleton.parents],
+        "joints": [float(v) for v in skeleton.joints.reshape(-1)],
+    }
+
+
+def skeleton_of(obj: bpy.types.Object) -> Skeleton | None:
+    """The skeleton stored by :func:`store_skeleton`, or None."""
+    data = obj.get(SKELETON_PROP)
+    if data is None:
+        return None
+    names = tuple(str(n) for n in data["names"])
+    joints = np.array(list(data["joints"]), np.float32).reshape(len(names), 3)
+    return Skeleton(names, np.array(list(data["parents"]), np.int32), joints)
 
 
 def make_part_groups(obj: bpy.types.Object, labels: np.ndarray) -> dict[str, int]:
@@ -129,6 +160,8 @@ def create_object(
     obj["hc_scale"] = placement.scale
     obj["hc_offset"] = list(placement.offset)
     (collection or bpy.context.collection).objects.link(obj)
+    if s.rigged:
+        store_skeleton(obj, s.skeleton)
     report = ImportReport(count=len(s), labelled=s.labelled)
     if s.labelled:
         report.parts = make_part_groups(obj, s.part)
@@ -153,6 +186,7 @@ def object_splats(obj: bpy.types.Object, positions: np.ndarray | None = None) ->
     Points whose Blender position still equals the import's own conversion of their
     stored ``model_position`` give back that stored value bit for bit; moved or new points
     are converted back from their Blender position. Deleted points are simply absent.
+    A rigged object gives back its skeleton and skin as imported.
     ``positions`` (N, 3) overrides the mesh positions (e.g. evaluated, posed ones).
     """
     mesh = obj.data
@@ -176,6 +210,19 @@ def object_splats(obj: bpy.types.Object, positions: np.ndarray | None = None) ->
         part_conf = (
             meshdata.read(mesh, "part_conf") if "part_conf" in names else np.ones(n, np.float32)
         )
+    skeleton = skeleton_of(obj)
+    skin_joints = skin_weights = None
+    if skeleton is not None and f"skin_joint_{SKIN_SLOTS - 1}" in names:
+        top = len(skeleton.names) - 1
+        skin_joints = np.stack(
+            [meshdata.read(mesh, f"skin_joint_{k}") for k in range(SKIN_SLOTS)], axis=1
+        )
+        skin_joints = np.clip(skin_joints, 0, top).astype(np.uint8)
+        skin_weights = np.stack(
+            [meshdata.read(mesh, f"skin_weight_{k}") for k in range(SKIN_SLOTS)], axis=1
+        )
+    else:
+        skeleton = None
     return Splats(
         means=np.ascontiguousarray(means, np.float32),
         sh0=meshdata.read(mesh, "sh_dc"),
@@ -188,4 +235,7 @@ def object_splats(obj: bpy.types.Object, positions: np.ndarray | None = None) ->
         else np.zeros((n, 3), np.float32),
         part=part,
         part_conf=part_conf,
+        skin_joints=skin_joints,
+        skin_weights=skin_weights,
+        skeleton=skeleton,
     )

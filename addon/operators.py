@@ -651,20 +651,22 @@ class HC_OT_part_recolour(bpy.types.Operator, _PartOp):
 
 
 class HC_OT_create_armature(bpy.types.Operator):
-    """Create an armature from the part labels and bind the splats to it"""
+    """Create an armature from the file's fitted skeleton (or, without one, from the part
+    labels) and bind the splats to it"""
 
     bl_idname = "humancrafter.create_armature"
-    bl_label = "Create Armature from Parts"
+    bl_label = "Create Armature"
     bl_options = {"REGISTER", "UNDO"}
     smooth: bpy.props.FloatProperty(
         name="Weight smoothing", default=0.03, min=0.0, max=1.0, unit="LENGTH",
-        description="Blend weights across joints within this radius (0 = hard part weights)",
+        description="Rigs from part labels only: blend weights across joints within this "
+        "radius (0 = hard part weights); a fitted skeleton brings its own smooth weights",
     )  # fmt: skip
 
     @classmethod
     def poll(cls, context):
         obj = _splat_object(context)
-        return obj is not None and "part" in obj.data.attributes
+        return obj is not None and ("part" in obj.data.attributes or rigging.has_skin(obj))
 
     def execute(self, context):
         obj = _splat_object(context)

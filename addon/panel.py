@@ -117,7 +117,7 @@ class HC_PT_rig_export(_Panel, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         col = layout.column(align=True)
-        if "part" in context.active_object.data.attributes:  # rigging and parts need labels
+        if bpy.ops.humancrafter.create_armature.poll():  # a skeleton or part labels
             col.operator("humancrafter.create_armature", icon="ARMATURE_DATA")
         col.separator()
         col.operator("humancrafter.export_ply", text="PLY", icon="EXPORT")

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import display, meshdata
 from .colour import recoloured_sh_dc, srgb_to_linear
-from .importer import SPLAT_PROP, make_part_groups, write_display_colour
+from .importer import SKELETON_PROP, SPLAT_PROP, make_part_groups, write_display_colour
 from .portable.parts import NUM_PARTS, PALETTE, PART_NAMES, part_id
 
 SCENE_MATERIALS = "hc_part_materials"
@@ -97,7 +97,7 @@ def separate(obj: bpy.types.Object, pid: int, keep: bool = False) -> bpy.types.O
     mesh = bpy.data.meshes.new(name)
     meshdata.copy_points(obj.data, mesh, np.flatnonzero(mask))
     new = bpy.data.objects.new(name, mesh)
-    for key in (SPLAT_PROP, "hc_scale", "hc_offset"):
+    for key in (SPLAT_PROP, "hc_scale", "hc_offset", SKELETON_PROP):
         if key in obj:
             new[key] = obj[key]
     new.matrix_world = obj.matrix_world

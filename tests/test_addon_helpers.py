@@ -99,3 +99,55 @@ def test_weights_are_one_bone_per_point_without_smoothing(person) -> None:
     smooth = bones.bone_weights(pos, lab, planned, 0.05)
     np.testing.assert_allclose(smooth.sum(1), 1.0, atol=1e-5)
     assert ((smooth > 0.05).sum(1) > 1).any()
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """(3, 3) rotation by ``angle`` radians about unit ``axis`` (Rodrigues)."""
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    """(N, 4) unit quaternions w x y z -> (N, 3, 3) rotation matrices."""
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], 1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], 1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], 1),
+    ], 1)  # fmt: skip
+
+
+def test_a_pose_in_blender_turns_model_quaternions_the_same_way() -> None:
+    """rotate_model_quats: a rotation applied in Blender's frame, seen in the model frame,
+    turns each splat's axes exactly as the Blender rotation turns the same axes there."""
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(200, 4)).astype(np.float32)
+    axes_ = rng.normal(size=(200, 3))
+    axes_ /= np.linalg.norm(axes_, axis=1, keepdims=True)
+    R = np.stack([_rotation(a, t) for a, t in zip(axes_, rng.uniform(-3, 3, 200), strict=True)])
+    out = axes.rotate_model_quats(q, R)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), np.linalg.norm(q, axis=1), rtol=1e-5)
+    unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
+    A = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # model -> Blender
+    before = A @ _quat_matrix(unit(q.astype(np.float64)))  # splat axes in Blender
+    after = A @ _quat_matrix(unit(out.astype(np.float64)))
+    np.testing.assert_allclose(after, R @ before, atol=1e-5)
+    same = axes.rotate_model_quats(q, np.tile(np.eye(3), (200, 1, 1)))
+    np.testing.assert_allclose(same, q, atol=1e-6)
+
+
+def test_skeleton_bones_follow_the_file() -> None:
+    from humancrafter.portable.splatfile import Skeleton
+
+    joints = np.array([[0, 0, 0], [0.1, -0.05, 0], [0.1, -0.5, 0], [0.1, -0.52, 0.15]], np.float32)
+    sk = Skeleton(("pelvis", "hip", "knee", "toe"), np.array([-1, 0, 1, 2], np.int32), joints)
+    placement = axes.Placement(2.0, (0.0, 0.0, 1.0))
+    plan = bones.skeleton_bones(sk, placement)
+    assert [b.name for b in plan] == ["pelvis", "hip", "knee", "toe"]
+    assert [b.parent for b in plan] == [None, "pelvis", "hip", "knee"]
+    np.testing.assert_allclose(plan[2].head, placement.points_to_blender(joints[2:3])[0])
+    np.testing.assert_allclose(plan[1].tail, plan[2].head)  # hip -> knee
+    np.testing.assert_allclose(plan[0].roll_towards, [0, -1, 0])  # Z to the front
+    np.testing.assert_allclose(plan[3].roll_towards, [0, 0, 1])  # the toe points forward
+    w = bones.skin_matrix(np.array([[1, 2, 0, 0]]), np.array([[0.7, 0.3, 0.0, 0.0]]), 4)
+    np.testing.assert_allclose(w, [[0.0, 0.7, 0.3, 0.0]])

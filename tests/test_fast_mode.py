@@ -11,6 +11,7 @@ from humancrafter.model.checkpoint import DEFAULT_CHECKPOINT, read_metadata
 from humancrafter.photo import PhotoFrontEnd, load_image
 from humancrafter.photo_views import output_size, place_cameras, turn_y, view_inputs
 from humancrafter.pipeline import DEMO_PHOTO, Pipeline, ReconstructOptions
+from humancrafter.portable.parts import PART_IDS
 from humancrafter.prior import fit_body
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -43,6 +44,10 @@ def test_fast_is_the_default_mode_and_makes_labelled_splats(pipeline, astronaut)
     )
     s = result.splats
     assert s.labelled and 10_000 < len(s) < 40_000
+    assert s.rigged and len(s.skeleton.names) == 24  # the fitted body's skeleton and skin
+    face = s.part == PART_IDS["Face_Neck"]
+    main = s.skin_joints[np.arange(len(s)), s.skin_weights.argmax(1)]
+    assert face.sum() > 500 and np.isin(main[face], [9, 12, 15]).mean() > 0.95  # neck, head
     assert stages[:6] == ["photo", "fit", "camera", "prior", "network", "splats"]
     assert stages[-2:] == ["preview", "done"]
     assert set(result.timings) == {

@@ -107,6 +107,12 @@ def test_prior_on_the_astronaut(pipeline, astronaut, tmp_path):
     again = splatfile.load(path)
     np.testing.assert_array_equal(again.part, splats.part)
     np.testing.assert_allclose(again.means, splats.means)
+    # Rigged to the fitted body: its 24 joints, and the skin of each splat's own limb.
+    assert again.rigged and again.skeleton.names[16] == "left_shoulder"
+    np.testing.assert_array_equal(again.skin_weights, splats.skin_weights)
+    main = splats.skin_joints[np.arange(len(splats)), splats.skin_weights.argmax(1)]
+    shin = splats.part == PART_IDS["Left_Lower_Leg"]
+    assert (main[shin] == 4).mean() > 0.9  # the left knee's bone carries the left shin
     sheet = Image.open(io.BytesIO(result.preview_png))
     assert sheet.size == (4 * 96, 2 * 96)
 

@@ -10,17 +10,35 @@ import numpy as np
 import pytest
 
 from humancrafter.portable import parts, splatfile
-from humancrafter.portable.splatfile import SplatFileError, Splats
+from humancrafter.portable.splatfile import Skeleton, SplatFileError, Splats
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 
 
-def random_splats(n: int, bands: int = 0, labelled: bool = True, seed: int = 0) -> Splats:
+def random_skeleton(rng: np.random.Generator, j: int = 24) -> Skeleton:
+    parents = np.array([-1] + [int(rng.integers(0, i)) for i in range(1, j)], np.int32)
+    names = tuple(f"joint_{i}" for i in range(j))
+    return Skeleton(names, parents, rng.normal(size=(j, 3)).astype(np.float32))
+
+
+def random_skin(rng: np.random.Generator, n: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) joints and weights summing to 1 (float32), some slots unused (weight 0)."""
+    w = rng.random((n, 4)).astype(np.float32) * (rng.random((n, 4)) > 0.3)
+    w[:, 0] += 0.1
+    w /= w.sum(1, keepdims=True, dtype=np.float64).astype(np.float32)
+    return rng.integers(0, j, (n, 4)).astype(np.uint8), w
+
+
+def random_splats(
+    n: int, bands: int = 0, labelled: bool = True, seed: int = 0, rigged: bool = False
+) -> Splats:
     rng = np.random.default_rng(seed)
 
     def f(*shape: int) -> np.ndarray:
         return rng.normal(size=shape).astype(np.float32)
 
+    skeleton = random_skeleton(rng) if rigged else None
+    joints, weights = random_skin(rng, n, 24) if rigged else (None, None)
     return Splats(
         means=f(n, 3),
         sh0=f(n, 3),
@@ -31,6 +49,9 @@ def random_splats(n: int, bands: int = 0, labelled: bool = True, seed: int = 0) 
         normals=f(n, 3),
         part=rng.integers(0, parts.NUM_PARTS, n).astype(np.uint8) if labelled else None,
         part_conf=rng.random(n).astype(np.float32) if labelled else None,
+        skin_joints=joints,
+        skin_weights=weights,
+        skeleton=skeleton,
     )
 
 
@@ -39,6 +60,9 @@ def assert_same(a: Splats, b: Splats) -> None:
         x, y = getattr(a, field.name), getattr(b, field.name)
         if x is None or y is None:
             assert x is None and y is None, field.name
+            continue
+        if field.name == "skeleton":
+            assert x.same_as(y), "skeleton differs"
             continue
         assert x.dtype == y.dtype and x.shape == y.shape, field.name
         assert x.tobytes() == y.tobytes(), f"{field.name} differs"
@@ -59,8 +83,9 @@ GS_PROPS += ["scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"
 
 @pytest.mark.parametrize("bands", [0, 3, 8, 15])
 @pytest.mark.parametrize("labelled", [True, False])
-def test_round_trip_is_bit_exact(tmp_path: Path, bands: int, labelled: bool) -> None:
-    s = random_splats(257, bands, labelled)
+@pytest.mark.parametrize("rigged", [True, False])
+def test_round_trip_is_bit_exact(tmp_path: Path, bands: int, labelled: bool, rigged: bool) -> None:
+    s = random_splats(257, bands, labelled, rigged=rigged)
     path = tmp_path / "a.ply"
     splatfile.save(path, s)
     back = splatfile.load(path)
@@ -80,6 +105,49 @@ def test_header_names_classes_and_version() -> None:
     # An unlabelled file is a plain Inria file: no part properties, no class comments.
     plain = splatfile.dumps(random_splats(3, labelled=False)).split(b"end_header")[0].decode()
     assert "part" not in plain
+
+
+def test_rigged_header_and_subsets() -> None:
+    s = random_splats(40, rigged=True)
+    text = splatfile.dumps(s).split(b"end_header")[0].decode()
+    assert "comment humancrafter_format 2" in text
+    j = s.skeleton
+    x, y, z = (format(float(v), ".9g") for v in j.joints[3])
+    assert f"comment joint 3 joint_3 {j.parents[3]} {x} {y} {z}" in text
+    for k in range(4):
+        assert (
+            f"property uchar skin_joint_{k}" in text and f"property float skin_weight_{k}" in text
+        )
+    part = s.subset(s.part == s.part[0])
+    assert part.skeleton is s.skeleton and len(part) == int((s.part == s.part[0]).sum())
+    assert_same(splatfile.loads(splatfile.dumps(part)), part)
+
+
+def test_version_1_files_still_load() -> None:
+    """A file written before version 2 (labels, no skeleton) reads as it always did."""
+    s = random_splats(30, 3)
+    v1 = splatfile.dumps(s).replace(b"humancrafter_format 2", b"humancrafter_format 1", 1)
+    back = splatfile.loads(v1)
+    assert_same(back, s)
+    assert not back.rigged
+
+
+def test_writer_refuses_bad_skins() -> None:
+    s = random_splats(6, rigged=True)
+    bad = dataclasses.replace(s, skin_weights=s.skin_weights * np.float32(0.5))
+    with pytest.raises(SplatFileError, match="skin weight sums"):
+        splatfile.dumps(bad)
+    short = Skeleton(s.skeleton.names[:2], s.skeleton.parents[:2], s.skeleton.joints[:2])
+    joints = np.zeros_like(s.skin_joints)
+    joints[0, 0] = 5
+    with pytest.raises(SplatFileError, match="skin joint 5 is not a joint"):
+        splatfile.dumps(dataclasses.replace(s, skeleton=short, skin_joints=joints))
+    with pytest.raises(SplatFileError, match="all be given"):
+        dataclasses.replace(s, skeleton=None)
+    with pytest.raises(SplatFileError, match="parent must come before"):
+        Skeleton(("a", "b"), np.array([-1, 1], np.int32), np.zeros((2, 3), np.float32))
+    with pytest.raises(SplatFileError, match="plain ASCII name"):
+        Skeleton(("a b",), np.array([-1], np.int32), np.zeros((1, 3), np.float32))
 
 
 def test_empty_file_round_trips() -> None:
@@ -216,6 +284,79 @@ BAD_FILES["5000-digit part class index"] = (
 BAD_FILES["5000-digit count"] = (
     _replace_header(b"vertex 100", b"vertex 1" + b"0" * 4999),
     "5000 digits",
+)
+
+
+def _rigged() -> bytes:
+    return splatfile.dumps(random_splats(10, rigged=True))
+
+
+def _rigged_header(old: bytes, new: bytes) -> bytes:
+    data = _rigged()
+    assert old in data
+    return data.replace(old, new, 1)
+
+
+def _joint_1(line: bytes) -> bytes:
+    """The rigged file with its header line for joint 1 replaced by ``line``."""
+    lines = _rigged().split(b"\n")
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(b"comment joint 1 "))
+    return b"\n".join(lines[:i] + [line] + lines[i + 1 :])
+
+
+def _skin_joint_out_of_range() -> bytes:
+    """A rigged file whose splat 2 follows joint 99 of its 24."""
+    data = bytearray(_rigged())
+    stride = 17 * 4 + 5 + 4 + 16
+    body_start = len(data) - 10 * stride
+    data[body_start + 2 * stride + 17 * 4 + 5] = 99
+    return bytes(data)
+
+
+BAD_FILES["skin joint out of range"] = (_skin_joint_out_of_range(), "'skin_joint_0' has values")
+BAD_FILES["skin without skeleton"] = (
+    b"\n".join(ln for ln in _rigged().split(b"\n") if not ln.startswith(b"comment joint")),
+    "no skeleton",
+)
+BAD_FILES["skeleton without skin"] = (
+    _rigged_header(b"property uchar skin_joint_3", b"property uchar other_3"),
+    "lacks skin_joint_3",
+)
+BAD_FILES["joint index gap"] = (
+    _rigged_header(b"comment joint 5 ", b"comment joint 99 "),
+    "no joint 5",
+)
+BAD_FILES["joint index twice"] = (
+    _rigged_header(b"comment joint 5 ", b"comment joint 4 "),
+    "joint 4 a second time",
+)
+BAD_FILES["huge joint index"] = (
+    _rigged_header(b"comment joint 5 ", b"comment joint " + b"9" * 5000 + b" "),
+    "5000 digits",
+)
+BAD_FILES["joint beyond one byte"] = (
+    _rigged_header(b"comment joint 5 ", b"comment joint 300 "),
+    "at most 256",
+)
+BAD_FILES["joint parent after it"] = (
+    _joint_1(b"comment joint 1 joint_1 7 0 0 0"),
+    "parent does not come before",
+)
+BAD_FILES["joint at infinity"] = (
+    _joint_1(b"comment joint 1 joint_1 0 1e999 0 0"),
+    "not finite",
+)
+BAD_FILES["joint position not a number"] = (
+    _joint_1(b"comment joint 1 joint_1 0 zz 0 0"),
+    "bad position",
+)
+BAD_FILES["short joint line"] = (
+    _joint_1(b"comment joint 1 joint_1 0 0"),
+    "bad joint line",
+)
+BAD_FILES["joint name with odd bytes"] = (
+    _joint_1(b"comment joint 1 j~1 0 0 0 0"),
+    "plain ASCII name",
 )
 BAD_FILES["far centre"] = (_with_value("y", 3e38), "means has 1 splats with values outside")
 BAD_FILES["huge scale"] = (_with_value("scale_2", 69.0), "log_scales has 1 splats")

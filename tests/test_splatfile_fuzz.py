@@ -1,12 +1,13 @@
 """Fuzzing the splat reader (hypothesis) over mutated headers and bodies.
 
-The reader is fed files built from good ones by editing header lines (numbers of any
-length, class indices, counts, types, keywords), flipping body bytes, truncating and
-appending. Every input must give a valid :class:`Splats` or one :class:`SplatFileError`
-with a one-line message, never another exception, and never more memory than the
-address-space limit the child process runs under (``resource.RLIMIT_AS``): a header line
-that sized a table by itself would end in ``MemoryError`` there. The run is short (a few
-hundred examples, a few seconds) so that it runs in CI with the rest of the suite.
+The reader is fed files built from good ones (labelled, plain, LGM and rigged) by
+editing header lines (numbers of any length, class indices, joint lines, counts, types,
+keywords), flipping body bytes, truncating and appending. Every input must give a valid
+:class:`Splats` or one :class:`SplatFileError` with a one-line message, never another
+exception, and never more memory than the address-space limit the child process runs
+under (``resource.RLIMIT_AS``): a header line that sized a table by itself would end in
+``MemoryError`` there. The run is short (a few hundred examples, a few seconds) so that
+it runs in CI with the rest of the suite.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CHILD = textwrap.dedent(
     import numpy as np
     from hypothesis import HealthCheck, given, settings, strategies as st
     from humancrafter.portable import splatfile
-    from humancrafter.portable.splatfile import SplatFileError, Splats
+    from humancrafter.portable.splatfile import Skeleton, SplatFileError, Splats
 
     rng = np.random.default_rng(0)
     def splats(n, bands, labelled):
@@ -39,6 +40,16 @@ CHILD = textwrap.dedent(
                       quats=f(n, 4), sh_rest=f(n, bands, 3), normals=f(n, 3),
                       part=rng.integers(0, 28, n).astype(np.uint8) if labelled else None,
                       part_conf=rng.random(n).astype(np.float32) if labelled else None)
+    def rigged(n, j):
+        s = splats(n, 0, True)
+        w = rng.random((n, 4)).astype(np.float32) + np.float32(0.01)
+        w /= w.sum(1, keepdims=True)
+        parents = np.array([-1] + [int(rng.integers(0, i)) for i in range(1, j)], np.int32)
+        s.skeleton = Skeleton(tuple(f"j{i}" for i in range(j)), parents,
+                              rng.normal(size=(j, 3)).astype(np.float32))
+        s.skin_joints = rng.integers(0, j, (n, 4)).astype(np.uint8)
+        s.skin_weights = w
+        return s
     lgm = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1",
            "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
     lgm_head = ["ply", "format binary_big_endian 1.0", "element face 2",
@@ -46,6 +57,7 @@ CHILD = textwrap.dedent(
     SEEDS = [
         splatfile.dumps(splats(20, 3, True)),
         splatfile.dumps(splats(7, 0, False)),
+        splatfile.dumps(rigged(12, 6)),
         ("\n".join(lgm_head + ["end_header"]) + "\n").encode() + bytes(2)
         + np.ones((6, 14), ">f4").tobytes(),
     ]
@@ -55,7 +67,9 @@ CHILD = textwrap.dedent(
     )
     WORDS = st.sampled_from(["vertex", "face", "float", "uchar", "double", "int", "list",
                              "part", "comment", "element", "property", "end_header", "x",
-                             "f_rest_0", "part_conf", "format", "ascii", "\xb2", "", "  "])
+                             "f_rest_0", "part_conf", "format", "ascii", "\xb2", "", "  ",
+                             "joint", "skin_joint_0", "skin_weight_3", "-1", "1e999", "nan"])
+    JOINT_LINE = NUMBERS.map(lambda n: f"comment joint {n} j 0 0 0 1")
     LINE = st.lists(st.one_of(WORDS, NUMBERS), min_size=0, max_size=6).map(" ".join)
 
     @st.composite
@@ -75,7 +89,8 @@ CHILD = textwrap.dedent(
                 lines[i] = draw(LINE)
             elif op == "insert":
                 lines.insert(i, draw(st.one_of(LINE, NUMBERS.map(lambda n: "comment part " + n),
-                                               NUMBERS.map(lambda n: "element vertex " + n))))
+                                               NUMBERS.map(lambda n: "element vertex " + n),
+                                               JOINT_LINE, LINE.map("comment joint ".__add__))))
             elif op == "delete" and len(lines) > 1:
                 del lines[i]
             elif op == "dup":

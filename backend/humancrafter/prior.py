@@ -24,7 +24,9 @@ Steps (:func:`reconstruct_prior`):
    on skin in the photo take the hair colour measured above the forehead
    (:func:`face_colours`).
 7. Gaussians (:func:`splats_from_samples`): one flat Gaussian per sample, lying in the
-   surface (thin along the normal), sized from the sample's area.
+   surface (thin along the normal), sized from the sample's area, rigged to the fitted
+   skeleton with the skin weights of :mod:`humancrafter.body.skinning` (each sample
+   follows the joint of its own primitive, blended across joints).
 
 All geometry is in the model frame (y up, facing +z, ~1 unit tall) and the crop's pixels.
 """
@@ -647,7 +649,7 @@ def reconstruct_prior(
     Returns:
         splats, seconds per stage, warnings.
     """
-    from .body import mannequin
+    from .body import mannequin, skinning
 
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -699,5 +701,7 @@ def reconstruct_prior(
     stage("splats")
     area = _np(samples.area, np.float32)
     splats = splats_from_samples(points, normals, area, colours.rgb, part, colours.part_conf)
+    joints = mannequin.joints(params).detach() if smpl_body is None else smpl_body.joints(params)
+    splats = skinning.rig(splats, _np(joints, np.float32), _np(samples.bone, np.int64))
     done("splats")
     return splats, timings, warnings

@@ -74,6 +74,19 @@ child: SMPL's ``left_shoulder`` moves the upper arm, ``left_knee`` the shin)."""
 _SMPLX_HAND = {22: 28, 23: 43}
 """SMPL's hand joints as SMPL-X joints (left/right middle finger base)."""
 
+
+def _as_smpl_joint(joint: np.ndarray, model_type: str) -> np.ndarray:
+    """Joint indices of ``model_type`` -> the SMPL joint (0..23) that carries them; for
+    SMPL-X the jaw and eyes go to the head, the fingers to the hand. int64, same shape."""
+    out = np.asarray(joint, np.int64).copy()
+    if model_type == "smpl":
+        return out
+    out[(out >= 22) & (out <= 24)] = 15  # jaw, eyes
+    out[(out >= 25) & (out <= 39)] = 22  # left fingers
+    out[out >= 40] = 23  # right fingers
+    return out
+
+
 SKIN_RGB = (0.80, 0.60, 0.47)
 """Colour of SMPL surface samples (the mannequin's plain skin tone)."""
 
@@ -157,6 +170,7 @@ class SMPLBody:
     Attributes:
         path: the file loaded. model_type: "smpl" or "smplx".
         faces: (F, 3) int64 triangles. vertex_parts: (V,) int64 Sapiens class per vertex.
+        vertex_bones: (V,) int64 SMPL joint (0..23) of each vertex's largest weight.
     """
 
     def __init__(
@@ -195,7 +209,9 @@ class SMPLBody:
         self._model = model.eval()
         self.faces = np.asarray(model.faces, dtype=np.int64)
         weights = model.lbs_weights.detach().cpu().numpy()
-        self.vertex_parts = JOINT_PARTS[self.model_type][weights.argmax(axis=1)]
+        top = weights.argmax(axis=1)
+        self.vertex_parts = JOINT_PARTS[self.model_type][top]
+        self.vertex_bones = _as_smpl_joint(top, self.model_type)
 
     @property
     def num_betas(self) -> int:
@@ -283,4 +299,5 @@ class SMPLBody:
             part=torch.from_numpy(self.vertex_parts[corner].astype(np.int64)),
             rgb=torch.tensor(SKIN_RGB, dtype=torch.float32).repeat(n, 1),
             area=torch.full((n,), total / n, dtype=torch.float32),
+            bone=torch.from_numpy(self.vertex_bones[corner]),
         )

@@ -28,6 +28,8 @@ class SurfaceSamples:
         rgb: (N, 3) albedo in [0, 1] from the appearance's textures.
         area: (N,) surface area each sample stands for (model units squared); they sum to
             the visible surface area.
+        bone: (N,) int64 joint (SMPL order, :mod:`.skeleton`) each point moves with: that
+            of its primitive (for an SMPL body, the joint of its largest skinning weight).
     """
 
     points: torch.Tensor
@@ -35,6 +37,7 @@ class SurfaceSamples:
     part: torch.Tensor
     rgb: torch.Tensor
     area: torch.Tensor
+    bone: torch.Tensor
 
     def __len__(self) -> int:
         return self.points.shape[0]
@@ -222,4 +225,5 @@ def sample_primitives(prims: Primitives, n: int, seed: int = 0) -> SurfaceSample
         part=prims.part[pi],
         rgb=rgb,
         area=torch.full((n,), float(total_area) / n),
+        bone=prims.bone[pi],
     )

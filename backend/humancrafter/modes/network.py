@@ -4,7 +4,8 @@ body prior posed from it) or on a turnaround sheet of 2-4 views with their azimu
 Stages: photo analysis (mask, crop, landmarks) of every view, the body fit from the first
 view, one camera per view (:mod:`humancrafter.photo_views`), the prior rendered from every
 camera, and the network (:mod:`humancrafter.model`), whose raw outputs are sampled at the
-resolution that gives about ``num_gaussians`` Gaussians, coloured from the photo itself.
+resolution that gives about ``num_gaussians`` Gaussians, coloured from the photo itself,
+and rigged to the fitted body (:func:`humancrafter.body.skinning.rig_to_body`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class _NetworkRunner:
     ) -> ModeOutput:
         import torch
 
+        from ..body.skinning import rig_to_body
         from ..model.predict import predict_splats
         from ..photo_views import output_size, place_cameras, view_inputs
         from ..prior import fit_body
@@ -127,6 +129,7 @@ class _NetworkRunner:
                     f"the body matches the person's outline in {where} poorly "
                     f"(overlap {iou:.0%}); loose clothing or an unusual pose may be the cause"
                 )
+        splats = rig_to_body(splats, params, self.context.smpl_body, options.seed)
         done("splats")
         return ModeOutput(splats, timings, list(dict.fromkeys(warnings)))
 

@@ -13,10 +13,16 @@ element with, in this order::
     rot_0..3              float  rotation quaternion w x y z (need not be unit length)
     part                  uchar  Sapiens class id (only in labelled files)
     part_conf             float  confidence of that label in [0, 1] (only in labelled files)
+    skin_joint_0..3       uchar  the 4 joints each splat follows (only in rigged files)
+    skin_weight_0..3      float  their weights, in [0, 1], summing to 1 (only in rigged files)
 
-and header comments carrying the format version and the class names and colours, so
-any 3DGS viewer still opens the file. The reader also takes plain Inria files and the
-14-float LGM layout (no normals, no f_rest) that the published HumanCrafter outputs use.
+and header comments carrying the format version, the class names and colours and, in
+rigged files (version 2), the skeleton: one ``comment joint <i> <name> <parent> <x> <y>
+<z>`` line per joint, its rest position in the model frame (the pose the splats are
+in). Comments and unknown vertex properties are ignored by every PLY reader, so any
+3DGS viewer, and this reader before version 2, still opens the file. The reader also
+takes plain Inria files and the 14-float LGM layout (no normals, no f_rest) that the
+published HumanCrafter outputs use.
 
 Every problem with a file raises :class:`SplatFileError` with one sentence naming it;
 the reader never reads more than the header plus what the header promises, and it
@@ -28,14 +34,17 @@ One rule for the values, applied by :func:`check_values` to every file read, eve
 written and every SPZ conversion: a value a Gaussian cannot have is refused with one
 sentence naming the property (NaN or infinity anywhere; a centre farther than
 :data:`MAX_COORD` from the origin; a log-scale outside :data:`LOG_SCALE_RANGE`; a part
-confidence outside 0..1). Quaternions need not be unit length; a zero-length one (also
-all-zero) means "no rotation" and is read as the identity by :meth:`Splats.unit_quats`,
-the one place that normalises.
+confidence outside 0..1; a skin weight outside 0..1, a weight row not summing to 1
+within :data:`SKIN_SUM_TOLERANCE`, a skin joint that is not a joint of the skeleton).
+Quaternions need not be unit length; a zero-length one (also all-zero) means "no
+rotation" and is read as the identity by :meth:`Splats.unit_quats`, the one place that
+normalises.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -43,7 +52,8 @@ import numpy as np
 
 from .parts import NUM_PARTS, PALETTE, PART_NAMES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 1: the Inria layout plus part labels; 2 adds the optional skeleton and skin."""
 SH_C0 = 0.28209479177387814
 """Degree-0 real spherical harmonic; rgb = 0.5 + SH_C0 * f_dc."""
 
@@ -57,6 +67,13 @@ MAX_COORD = 1.0e4
 person is about one unit tall; SPZ itself holds at most 2048)."""
 LOG_SCALE_RANGE = (-30.0, 9.5)
 """Accepted log standard deviations: from 1e-13 to about 13,000 model units."""
+SKIN_SLOTS = 4
+"""Joints per splat in a rigged file (``skin_joint_0..3``, ``skin_weight_0..3``)."""
+MAX_JOINTS = 256
+"""Most joints a skeleton may have (a joint index is one byte)."""
+MAX_JOINT_NAME = 64
+SKIN_SUM_TOLERANCE = 1e-3
+"""How far a splat's skin weights may sum from 1."""
 
 _REST_COUNTS = {0: 0, 9: 1, 24: 2, 45: 3}  # number of f_rest_* -> SH degree
 _PLY_TYPES = {
@@ -107,6 +124,120 @@ def check_values(s: Splats) -> None:
     if s.part_conf is not None:
         _check_finite("part_conf", s.part_conf)
         _check_range("part_conf", s.part_conf, 0.0, 1.0)
+    if s.skeleton is not None:
+        joints = s.skeleton.joints
+        if not np.isfinite(joints).all() or np.abs(joints).max(initial=0.0) > MAX_COORD:
+            raise SplatFileError(
+                f"the skeleton has joint positions that are not finite or beyond {MAX_COORD:g}"
+            )
+    if s.skin_weights is not None:
+        _check_finite("skin_weights", s.skin_weights)
+        _check_range("skin_weights", s.skin_weights, 0.0, 1.0)
+        total = s.skin_weights.astype(np.float64).sum(axis=1)
+        _check_range("skin weight sums", total, 1.0 - SKIN_SUM_TOLERANCE, 1.0 + SKIN_SUM_TOLERANCE)
+        top = int(s.skin_joints.max(initial=0))
+        if top >= len(s.skeleton.names):
+            raise SplatFileError(
+                f"skin joint {top} is not a joint of the skeleton (0..{len(s.skeleton.names) - 1})"
+            )
+
+
+def _valid_joint_name(name: str) -> bool:
+    return (
+        0 < len(name) <= MAX_JOINT_NAME
+        and name.isascii()
+        and name.replace("_", "a").replace(".", "a").replace("-", "a").isalnum()
+    )
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """The joints a rigged file's splats are skinned to (SMPL's 24 for HumanCrafter).
+
+    Attributes:
+        names: J joint names (ASCII letters, digits, ``_ . -``; at most 64 characters).
+        parents: (J,) int32 parent of each joint, -1 for a root; a parent always comes
+            before its children (``parents[i] < i``).
+        joints: (J, 3) float32 rest positions, model frame: where the joints are in the
+            pose the splats are stored in.
+    """
+
+    names: tuple[str, ...]
+    parents: np.ndarray
+    joints: np.ndarray
+
+    def __post_init__(self) -> None:
+        j = len(self.names)
+        if not 1 <= j <= MAX_JOINTS:
+            raise SplatFileError(f"a skeleton has 1..{MAX_JOINTS} joints, not {j}")
+        if tuple(self.parents.shape) != (j,) or tuple(self.joints.shape) != (j, 3):
+            raise SplatFileError(
+                f"skeleton parents {tuple(self.parents.shape)} and joints "
+                f"{tuple(self.joints.shape)} do not match its {j} names"
+            )
+        bad = [n for n in self.names if not _valid_joint_name(n)]
+        if bad:
+            raise SplatFileError(f"joint name {bad[0][:40]!r} is not a plain ASCII name")
+        if len(set(self.names)) != j:
+            raise SplatFileError("the skeleton names a joint twice")
+        parents = np.asarray(self.parents, np.int64)
+        if ((parents < -1) | (parents >= np.arange(j))).any():
+            first = int(np.flatnonzero((parents < -1) | (parents >= np.arange(j)))[0])
+            raise SplatFileError(
+                f"joint {first} has parent {int(parents[first])}; a parent must come before "
+                "its child (or be -1 for a root)"
+            )
+
+    def tail_children(self) -> np.ndarray:
+        """(J,) int64 the child each joint's bone points at, -1 for a joint without
+        children: the child most in line with the bone coming in (a root: the child with
+        the most descendants, e.g. SMPL's pelvis -> spine1). One rule for the add-on's
+        bones and the backend's blending at joints."""
+        j = len(self.names)
+        parents = np.asarray(self.parents, np.int64)
+        size = np.ones(j, np.int64)
+        for i in range(j - 1, 0, -1):  # parents come first, so children are done first
+            if parents[i] >= 0:
+                size[parents[i]] += size[i]
+        out = np.full(j, -1, np.int64)
+        pos = self.joints.astype(np.float64)
+        for i in range(j):
+            kids = np.flatnonzero(parents == i)
+            if len(kids) == 0:
+                continue
+            if parents[i] < 0:
+                out[i] = kids[np.argmax(size[kids])]
+                continue
+            d_in = pos[i] - pos[parents[i]]
+            d_out = pos[kids] - pos[i]
+            cos = (d_out @ d_in) / np.maximum(
+                np.linalg.norm(d_out, axis=1) * np.linalg.norm(d_in), 1e-12
+            )
+            out[i] = kids[np.argmax(cos)]
+        return out
+
+    def bone_tails(self) -> np.ndarray:
+        """(J, 3) float64 where each joint's bone ends, model frame: at its
+        :meth:`tail_children` joint; a joint without children continues the bone coming
+        in by half its length (a lone root points 0.05 up)."""
+        pos = self.joints.astype(np.float64)
+        tails = pos + np.array([0.0, 0.05, 0.0])
+        for i, c in enumerate(self.tail_children()):
+            p = int(self.parents[i])
+            if c >= 0:
+                tails[i] = pos[c]
+            elif p >= 0:
+                tails[i] = pos[i] + 0.5 * (pos[i] - pos[p])
+        return tails
+
+    def same_as(self, other: Skeleton | None) -> bool:
+        """Whether ``other`` holds exactly the same names, parents and positions."""
+        return (
+            other is not None
+            and self.names == other.names
+            and np.array_equal(self.parents, other.parents)
+            and self.joints.tobytes() == other.joints.tobytes()
+        )
 
 
 @dataclass
@@ -123,6 +254,10 @@ class Splats:
         normals: (N, 3) float32, kept only so files round-trip; 3DGS ignores them.
         part: (N,) uint8 Sapiens class ids, or None for an unlabelled file.
         part_conf: (N,) float32 label confidences in [0, 1], or None.
+        skin_joints: (N, 4) uint8 indices into ``skeleton`` of the joints each splat
+            follows, or None for an unrigged file.
+        skin_weights: (N, 4) float32 their weights (rows sum to 1), or None.
+        skeleton: the joints (not per splat), or None; given exactly when the skin is.
     """
 
     means: np.ndarray
@@ -134,12 +269,16 @@ class Splats:
     normals: np.ndarray
     part: np.ndarray | None = None
     part_conf: np.ndarray | None = None
+    skin_joints: np.ndarray | None = None
+    skin_weights: np.ndarray | None = None
+    skeleton: Skeleton | None = None
 
     def __post_init__(self) -> None:
         n = len(self.means)
         shapes = {
             "means": (n, 3), "sh0": (n, 3), "opacities": (n,), "log_scales": (n, 3),
             "quats": (n, 4), "normals": (n, 3), "part": (n,), "part_conf": (n,),
+            "skin_joints": (n, SKIN_SLOTS), "skin_weights": (n, SKIN_SLOTS),
         }  # fmt: skip
         for name, shape in shapes.items():
             value = getattr(self, name)
@@ -151,6 +290,12 @@ class Splats:
             raise SplatFileError(f"sh_rest has {self.sh_rest.shape[1]} bands, expected 0/3/8/15")
         if (self.part is None) != (self.part_conf is None):
             raise SplatFileError("part and part_conf must both be given or both be None")
+        if not (self.skin_joints is None) == (self.skin_weights is None) == (self.skeleton is None):
+            raise SplatFileError(
+                "skin_joints, skin_weights and skeleton must all be given or all be None"
+            )
+        if self.skin_joints is not None and self.skin_joints.dtype != np.uint8:
+            raise SplatFileError(f"skin_joints must be uint8, not {self.skin_joints.dtype}")
 
     @classmethod
     def from_activated(
@@ -191,6 +336,10 @@ class Splats:
     def labelled(self) -> bool:
         return self.part is not None
 
+    @property
+    def rigged(self) -> bool:
+        return self.skeleton is not None
+
     def rgb(self) -> np.ndarray:
         """(N, 3) float32 view-independent colour in [0, 1]."""
         return np.clip(0.5 + SH_C0 * self.sh0, 0.0, 1.0).astype(np.float32)
@@ -211,8 +360,10 @@ class Splats:
         return q.astype(np.float32)
 
     def subset(self, index: np.ndarray) -> Splats:
-        """The splats selected by a boolean mask or an index array."""
-        return Splats(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+        """The splats selected by a boolean mask or an index array (same skeleton)."""
+        per_splat = {f.name: _take(getattr(self, f.name), index) for f in fields(self)
+                     if f.name != "skeleton"}  # fmt: skip
+        return Splats(**per_splat, skeleton=self.skeleton)
 
 
 def _take(value: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
@@ -222,23 +373,32 @@ def _take(value: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
 # ----------------------------------------------------------------------------- writing
 
 
-def _vertex_dtype(sh_bands: int, labelled: bool) -> np.dtype:
+def _vertex_dtype(sh_bands: int, labelled: bool, rigged: bool) -> np.dtype:
     names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
     names += [f"f_rest_{i}" for i in range(3 * sh_bands)]
     names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
     spec = [(n, "<f4") for n in names]
     if labelled:
         spec += [("part", "u1"), ("part_conf", "<f4")]
+    if rigged:
+        spec += [(f"skin_joint_{k}", "u1") for k in range(SKIN_SLOTS)]
+        spec += [(f"skin_weight_{k}", "<f4") for k in range(SKIN_SLOTS)]
     return np.dtype(spec)
 
 
-def _header(dtype: np.dtype, count: int, labelled: bool) -> bytes:
+def _header(dtype: np.dtype, count: int, labelled: bool, skeleton: Skeleton | None) -> bytes:
     lines = ["ply", "format binary_little_endian 1.0"]
     lines.append(f"comment humancrafter_format {FORMAT_VERSION}")
     if labelled:
         lines.append(f"comment part_classes {NUM_PARTS}")
         for i, (name, rgb) in enumerate(zip(PART_NAMES, PALETTE, strict=True)):
             lines.append(f"comment part {i} {name} {rgb[0]} {rgb[1]} {rgb[2]}")
+    if skeleton is not None:
+        for i, (name, parent, xyz) in enumerate(
+            zip(skeleton.names, skeleton.parents, skeleton.joints, strict=True)
+        ):
+            coords = " ".join(format(float(v), ".9g") for v in xyz)  # exact for float32
+            lines.append(f"comment joint {i} {name} {int(parent)} {coords}")
     lines.append(f"element vertex {count}")
     ply_name = {"<f4": "float", "|u1": "uchar"}
     for name in dtype.names:
@@ -272,19 +432,25 @@ def _encode(s: Splats) -> tuple[bytes, np.ndarray]:
         top = int(s.part.max())
         raise SplatFileError(f"part label {top} is not a class id (0..{NUM_PARTS - 1})")
     n, bands = len(s), s.sh_rest.shape[1]
-    dtype = _vertex_dtype(bands, labelled)
+    dtype = _vertex_dtype(bands, labelled, s.rigged)
     # The float properties in file order; f_rest channel-major, as the Inria code writes it.
     rest = s.sh_rest.transpose(0, 2, 1).reshape(n, 3 * bands)
     columns = [s.means, s.normals, s.sh0, rest, s.opacities[:, None], s.log_scales, s.quats]
     floats = np.concatenate([np.asarray(c, "<f4") for c in columns], axis=1)
-    header = _header(dtype, n, labelled)
-    if not labelled:
+    header = _header(dtype, n, labelled, s.skeleton)
+    if not labelled and not s.rigged:
         return header, floats
     record = np.empty((n, dtype.itemsize), np.uint8)
-    width = floats.shape[1] * 4
-    record[:, :width] = floats.view(np.uint8)
-    record[:, width] = s.part
-    record[:, width + 1 :] = np.asarray(s.part_conf, "<f4")[:, None].view(np.uint8)
+    at = floats.shape[1] * 4
+    record[:, :at] = floats.view(np.uint8)
+    if labelled:
+        record[:, at] = s.part
+        record[:, at + 1 : at + 5] = np.asarray(s.part_conf, "<f4")[:, None].view(np.uint8)
+        at += 5
+    if s.rigged:
+        record[:, at : at + SKIN_SLOTS] = s.skin_joints
+        weights = np.ascontiguousarray(s.skin_weights, "<f4").view(np.uint8)
+        record[:, at + SKIN_SLOTS :] = weights
     return header, record
 
 
@@ -299,6 +465,7 @@ class _Header:
     dtype: np.dtype  # one vertex record
     skip_before: int  # bytes of fixed-size elements stored before the vertex element
     part_names: tuple[str, ...] | None
+    skeleton: Skeleton | None
 
 
 def _header_number(word: str, what: str, number: int) -> int:
@@ -311,6 +478,45 @@ def _header_number(word: str, what: str, number: int) -> int:
             f"at most {MAX_HEADER_DIGITS} are accepted"
         )
     return int(word)
+
+
+def _joint_line(words: list[str], number: int, joints: dict[int, tuple]) -> None:
+    """Record ``comment joint <i> <name> <parent> <x> <y> <z>`` (header line ``number``)."""
+    if len(words) != 8:
+        raise SplatFileError(f"bad joint line {number}: expected index, name, parent, x, y, z")
+    index = _header_number(words[2], "the joint index", number)
+    if index >= MAX_JOINTS:
+        raise SplatFileError(f"header line {number} names joint {index}; at most {MAX_JOINTS}")
+    if index in joints:
+        raise SplatFileError(f"header line {number} names joint {index} a second time")
+    parent = words[4]
+    parent_id = -1 if parent == "-1" else _header_number(parent, "the joint's parent", number)
+    try:
+        xyz = [float(w) for w in words[5:]]
+    except ValueError:
+        raise SplatFileError(f"joint {index} on header line {number} has a bad position") from None
+    joints[index] = (words[3], parent_id, xyz)
+
+
+def _skeleton(joints: dict[int, tuple]) -> Skeleton | None:
+    """The skeleton of the header's joint lines (indices must be 0..J-1), or None."""
+    if not joints:
+        return None
+    if sorted(joints) != list(range(len(joints))):
+        missing = min(set(range(len(joints))) - set(joints))
+        raise SplatFileError(f"the skeleton's joints are not numbered 0..N-1 (no joint {missing})")
+    rows = [joints[i] for i in range(len(joints))]
+    names = tuple(r[0] for r in rows)
+    parents = np.array([r[1] for r in rows], np.int64)
+    if (parents >= np.arange(len(rows))).any():
+        first = int(np.flatnonzero(parents >= np.arange(len(rows)))[0])
+        raise SplatFileError(f"joint {first}'s parent does not come before it")
+    xyz = np.array([r[2] for r in rows], np.float64)
+    if not np.isfinite(xyz).all() or np.abs(xyz).max() > MAX_COORD:
+        raise SplatFileError(
+            f"the skeleton has joint positions that are not finite or beyond {MAX_COORD:g}"
+        )
+    return Skeleton(names, parents.astype(np.int32), xyz.astype(np.float32))
 
 
 def _parse_header(head: bytes) -> _Header:
@@ -329,8 +535,12 @@ def _parse_header(head: bytes) -> _Header:
     endian = None
     elements: list[tuple[str, int, list[tuple[str, str]]]] = []
     part_names: dict[int, str] = {}
+    joints: dict[int, tuple] = {}
     for number, raw in enumerate(text.splitlines()[1:], start=2):
         words = raw.split()
+        if words[:2] == ["comment", "joint"]:
+            _joint_line(words, number, joints)
+            continue
         if not words or words[0] in ("comment", "obj_info"):
             if len(words) >= 3 and words[:2] == ["comment", "part"] and words[2].isdigit():
                 index = _header_number(words[2], "the part class index", number)
@@ -391,7 +601,7 @@ def _parse_header(head: bytes) -> _Header:
             names_known = None
             if part_names:
                 names_known = tuple(part_names.get(i, "") for i in range(max(part_names) + 1))
-            return _Header(stop + 1, endian, count, dtype, skip, names_known)
+            return _Header(stop + 1, endian, count, dtype, skip, names_known, _skeleton(joints))
         skip += count * dtype.itemsize
     raise SplatFileError("the file has no 'vertex' element")
 
@@ -509,6 +719,7 @@ def _decode(h: _Header, body: bytes) -> Splats:
         part_conf = (
             stack(["part_conf"])[:, 0] if "part_conf" in names else np.ones(h.count, np.float32)
         )
+    skin_joints, skin_weights = _skin(h, body, names, stack)
     splats = Splats(
         means=stack(["x", "y", "z"]),
         sh0=stack(["f_dc_0", "f_dc_1", "f_dc_2"]),
@@ -519,6 +730,39 @@ def _decode(h: _Header, body: bytes) -> Splats:
         normals=stack(["nx", "ny", "nz"]) if has_normals else np.zeros((h.count, 3), np.float32),
         part=part,
         part_conf=part_conf,
+        skin_joints=skin_joints,
+        skin_weights=skin_weights,
+        skeleton=None if skin_joints is None else h.skeleton,
     )
     check_values(splats)
     return splats
+
+
+def _skin(
+    h: _Header, body: bytes, names: set[str], stack: Callable[[list[str]], np.ndarray]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The (N, 4) uint8 skin joints and (N, 4) float32 weights of a rigged file, or
+    (None, None); a file with a skin but no skeleton (or the reverse) is refused."""
+    joint_names = [f"skin_joint_{k}" for k in range(SKIN_SLOTS)]
+    weight_names = [f"skin_weight_{k}" for k in range(SKIN_SLOTS)]
+    present = [n for n in joint_names + weight_names if n in names]
+    if not present and h.skeleton is None:
+        return None, None
+    if h.skeleton is None:
+        raise SplatFileError("the file has skin weights but no skeleton ('comment joint' lines)")
+    if len(present) != 2 * SKIN_SLOTS:
+        missing = [n for n in joint_names + weight_names if n not in names]
+        raise SplatFileError("the file has a skeleton but lacks " + ", ".join(missing))
+    rec = np.frombuffer(body, h.dtype, count=h.count)
+    joints = np.empty((h.count, SKIN_SLOTS), np.uint8)
+    for k, name in enumerate(joint_names):
+        if h.dtype[name].kind not in "iu":
+            raise SplatFileError(f"property {name!r} must be an integer type")
+        raw = rec[name]
+        if h.count and (int(raw.min()) < 0 or int(raw.max()) >= len(h.skeleton.names)):
+            raise SplatFileError(
+                f"property {name!r} has values outside 0..{len(h.skeleton.names) - 1} "
+                "(the skeleton's joints)"
+            )
+        joints[:, k] = raw
+    return joints, stack(weight_names)
