@@ -8,9 +8,9 @@ Khronos glTF-Validator.
   unit quaternion (x, y, z, w) with its columns scaled by the linear scales. It must give
   back the covariances that the project's renderer builds from the source PLY values.
 - The validator tests run the npm package ``gltf-validator`` (pinned in
-  ``tools/gltf-validator/package-lock.json``) through node. ``make install`` installs it;
-  when it is missing and npm is present the test runs ``npm ci`` itself; without node or
-  npm the tests skip, saying so.
+  ``tools/gltf-validator/package-lock.json``) through node (``tests/blender/gltf_validator.py``).
+  ``make install`` installs it; when it is missing and npm is present the test runs
+  ``npm ci`` itself; without node or npm the tests skip, saying so.
 
 The validator (2.0.0-dev.3.10) does not know ``KHR_gaussian_splatting`` yet (an info,
 ``UNSUPPORTED_EXTENSION``), and it does not yet accept extension-scoped attribute
@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
 import struct
-import subprocess
 import sys
 import types
 from collections.abc import Callable
@@ -41,9 +39,9 @@ import torch
 from humancrafter.render.cpu import quat_scale_to_covar
 
 ROOT = Path(__file__).resolve().parents[1]
-VALIDATOR_DIR = ROOT / "tools" / "gltf-validator"
 sys.path.insert(0, str(ROOT / "tests" / "blender"))
 
+from gltf_validator import messages, validator  # noqa: E402
 from synth_body import body  # noqa: E402
 
 
@@ -155,31 +153,10 @@ def test_glb_decoded_by_the_spec_gives_the_source_covariances(tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def validate() -> Callable[[Path], dict]:
     """A function: path of a .glb / .gltf -> the glTF-Validator's report (its JSON)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are not installed, so the Khronos glTF-Validator cannot run")
-    if not (VALIDATOR_DIR / "node_modules" / "gltf-validator" / "package.json").is_file():
-        proc = subprocess.run(
-            [npm, "ci", "--prefix", str(VALIDATOR_DIR), "--no-audit", "--no-fund"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            pytest.fail(f"npm ci --prefix {VALIDATOR_DIR} failed:\n{proc.stdout}{proc.stderr}")
-
-    def run(path: Path) -> dict:
-        proc = subprocess.run([node, str(VALIDATOR_DIR / "validate.js"), str(path)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
-
+    run = validator()
+    if isinstance(run, str):
+        pytest.skip(run)
     return run
-
-
-def _messages(report: dict, severity: int) -> list[tuple[str, str]]:
-    """(code, pointer) of the report's issues of ``severity`` (0 error, 1 warning, 2 info,
-    3 hint)."""
-    return [(m["code"], m.get("pointer", "")) for m in report["issues"]["messages"]
-            if m["severity"] == severity]  # fmt: skip
 
 
 def _splats(labelled: bool, sh_bands: int):
@@ -198,12 +175,12 @@ def test_validator_finds_no_core_errors(validate, tmp_path, suffix, labelled, sh
     report = validate(path)
     prim = "/meshes/0/primitives/0/attributes/"
     ours = {k for k in gltf_splat.splat_attributes(s) if k.startswith(f"{EXT}:")}
-    errors = _messages(report, 0)
+    errors = messages(report, 0)
     # validator issue #252: extension-scoped semantics are not known to it yet
     assert {code for code, _ in errors} <= {"MESH_PRIMITIVE_INVALID_ATTRIBUTE"}, errors
     assert sorted(p.removeprefix(prim) for _, p in errors) == sorted(ours)
-    assert _messages(report, 1) == []  # no warnings
-    assert _messages(report, 2) == [("UNSUPPORTED_EXTENSION", "/extensionsUsed/0")]
+    assert messages(report, 1) == []  # no warnings
+    assert messages(report, 2) == [("UNSUPPORTED_EXTENSION", "/extensionsUsed/0")]
     assert report["info"]["totalVertexCount"] == len(s)
 
     # the same document with application-specific names: nothing left to complain about
@@ -229,7 +206,7 @@ def test_validator_catches_a_broken_copy(validate, tmp_path) -> None:
     del view["byteStride"]
     path = tmp_path / "broken.glb"
     path.write_bytes(gltf_splat.glb_bytes(doc, blob))
-    errors = [e for e in _messages(validate(path), 0) if e[0] != "MESH_PRIMITIVE_INVALID_ATTRIBUTE"]
+    errors = [e for e in messages(validate(path), 0) if e[0] != "MESH_PRIMITIVE_INVALID_ATTRIBUTE"]
     assert errors == [
         ("MESH_PRIMITIVE_ACCESSOR_UNALIGNED", "/meshes/0/primitives/0/attributes/_PART")
     ]
