@@ -104,16 +104,19 @@ def _write_groups(obj: bpy.types.Object, names: list[str], weights: np.ndarray) 
     level = np.rint(weights * 255).astype(np.int64)
     for j, name in enumerate(names):
         vg = obj.vertex_groups.new(name=name)
-        col = level[:, j]
-        for q in np.unique(col[col > 0]):
-            vg.add(np.flatnonzero(col == q).tolist(), float(q) / 255.0, "REPLACE")
+        idx = np.flatnonzero(level[:, j])
+        idx = idx[np.argsort(level[idx, j], kind="stable")]
+        values, starts = np.unique(level[idx, j], return_index=True)
+        for q, run in zip(values, np.split(idx, starts[1:]), strict=True):
+            vg.add(run.tolist(), float(q) / 255.0, "REPLACE")
 
 
 def _material() -> bpy.types.Material:
     mat = bpy.data.materials.get(MATERIAL)
     if mat is None:
         mat = bpy.data.materials.new(MATERIAL)
-        mat.use_nodes = True
+        if bpy.app.version < (5, 0, 0):  # always node-based from 5.0 on
+            mat.use_nodes = True
         nodes = mat.node_tree.nodes
         colour = nodes.new("ShaderNodeVertexColor")
         colour.layer_name = "Col"

@@ -34,7 +34,7 @@ The surface (:func:`splat_surface`):
 
 Values are carried from the splats to the mesh vertices by :class:`Neighbours`: each
 vertex takes the opacity- and distance-weighted mean over the splats within a radius
-(Gaussian weights of width ``radius / 2``), widening the radius for the few vertices
+(Gaussian weights of width ``radius / 4``), widening the radius for the few vertices
 that have none.
 """
 
@@ -430,8 +430,9 @@ class Neighbours:
     """Normalised weights from query points to nearby splats, for carrying values.
 
     ``weights`` is a sparse (Q, N) matrix as (rows, cols, w): row q holds the splats
-    within ``radius`` of query q with weight ``alpha * exp(-d² / 2(radius/2)²)``,
-    scaled to sum to 1 per row. A query with no splat within ``radius`` (or only
+    within ``radius`` of query q with weight ``alpha * exp(-d² / 2(radius/4)²)`` (narrow,
+    so that the splats nearest the surface win over layers beneath them, such as skin
+    under a shirt), scaled to sum to 1 per row. A query with no splat within ``radius`` (or only
     transparent ones) tries twice the radius, and so on, up to 8 doublings.
     """
 
@@ -449,7 +450,7 @@ class Neighbours:
             if len(todo) == 0:
                 break
             r, c, d2 = _within(q[todo], p, radius, chunk)
-            wt = a[c] * np.exp(-d2 / (2 * (radius / 2) ** 2))
+            wt = a[c] * np.exp(-d2 / (2 * (radius / 4) ** 2))
             total = np.bincount(r, wt, len(todo))
             ok = total > 1e-12
             keep = ok[r]
