@@ -150,13 +150,20 @@ def write(path: str | Path, s: Splats, name: str = "splats") -> None:
         bin_path.write_bytes(blob)
         path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         return
+    path.write_bytes(glb_bytes(doc, blob))
+
+
+def glb_bytes(doc: dict, blob: bytes) -> bytes:
+    """A GLB container (header, JSON chunk padded with spaces, BIN chunk) for a glTF
+    document whose single buffer is ``blob`` (its length a multiple of 4)."""
     js = json.dumps(doc, separators=(",", ":")).encode("utf-8")
     js += b" " * (-len(js) % 4)
     total = 12 + 8 + len(js) + 8 + len(blob)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<4sII", b"glTF", 2, total))
-        f.write(struct.pack("<I4s", len(js), b"JSON") + js)
-        f.write(struct.pack("<I4s", len(blob), b"BIN\x00") + blob)
+    return b"".join([
+        struct.pack("<4sII", b"glTF", 2, total),
+        struct.pack("<I4s", len(js), b"JSON"), js,
+        struct.pack("<I4s", len(blob), b"BIN\x00"), blob,
+    ])  # fmt: skip
 
 
 def read_attributes(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:

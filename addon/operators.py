@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import display, exporter, importer, part_tools, props, rigging
+from . import display, exporter, game_mesh, importer, part_tools, props, rigging
 from .client import BackendError, is_local
 from .jobs import HealthCheck, LocalBackend, ReconstructTask
 from .portable import splatfile
@@ -377,15 +377,7 @@ class HC_OT_import_splats(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class _ExportBase(ExportHelper):
-    posed: bpy.props.BoolProperty(
-        name="Posed", description="Write the points where the armature has moved them"
-    )
-
-    @classmethod
-    def poll(cls, context):
-        return _splat_object(context) is not None
-
+class _FileTarget(ExportHelper):
     def target(self) -> Path | None:
         """The file to write, or None after reporting why it cannot be written (a folder
         was given, or the folder is missing / read-only) - before anything is written."""
@@ -415,6 +407,16 @@ class _ExportBase(ExportHelper):
             stray = path.with_name(path.name + ".part")
             if stray.exists():
                 stray.unlink()
+
+
+class _ExportBase(_FileTarget):
+    posed: bpy.props.BoolProperty(
+        name="Posed", description="Write the points where the armature has moved them"
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_object(context) is not None
 
 
 class HC_OT_export_ply(bpy.types.Operator, _ExportBase):
@@ -684,6 +686,78 @@ class HC_OT_create_armature(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class HC_OT_convert_mesh(bpy.types.Operator):
+    """Make a closed, vertex-coloured triangle mesh of the splats, with the part groups and,
+    when rigged, the bone weights, parented to the armature"""
+
+    bl_idname = "humancrafter.convert_mesh"
+    bl_label = "Convert to Mesh"
+    bl_options = {"REGISTER", "UNDO"}
+    voxel: bpy.props.FloatProperty(
+        name="Voxel size", default=0.015, min=0.003, max=0.2, unit="LENGTH",
+        description="Grid spacing of the surface (smaller: more detail, more vertices)",
+    )  # fmt: skip
+    smooth: bpy.props.IntProperty(
+        name="Smoothing", default=10, min=0, max=100,
+        description="Smoothing steps of the surface (they do not shrink it)",
+    )  # fmt: skip
+
+    @classmethod
+    def poll(cls, context):
+        return _splat_object(context) is not None
+
+    def execute(self, context):
+        obj = _splat_object(context)
+        if obj.mode != "OBJECT":
+            bpy.ops.object.mode_set(mode="OBJECT")
+        try:
+            new, report = game_mesh.convert(obj, self.voxel, self.smooth)
+        except ValueError as e:
+            self.report({"ERROR"}, f"Cannot convert '{obj.name}': {e}.")
+            return {"CANCELLED"}
+        for o in context.view_layer.objects:
+            o.select_set(o == new)
+        context.view_layer.objects.active = new
+        self.report({"INFO"} if report.closed else {"WARNING"}, report.message(new.name))
+        return {"FINISHED"}
+
+
+class HC_OT_export_game(bpy.types.Operator, _FileTarget):
+    """Export the converted mesh and its armature for game engines (GLB or FBX)"""
+
+    bl_idname = "humancrafter.export_game"
+    bl_label = "Export Game Character (.glb/.fbx)"
+    filename_ext = ".glb"
+    filter_glob: bpy.props.StringProperty(default="*.glb;*.fbx", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return game_mesh.is_game_mesh(context.active_object)
+
+    def check(self, context):
+        return False  # keep .fbx when the user types it
+
+    def execute(self, context):
+        path = self.target()
+        if path is None:
+            return {"CANCELLED"}
+        if path.suffix.lower() not in game_mesh.FORMATS:
+            self.report({"ERROR"}, f"'{path.name}' does not end in .glb or .fbx; choose one.")
+            return {"CANCELLED"}
+        obj = context.active_object
+        try:
+            fmt = game_mesh.export(obj, path)
+        except OSError as e:
+            self.report({"ERROR"}, _write_error(e))
+            return {"CANCELLED"}
+        except RuntimeError as e:  # the exporter's own failure, already one line
+            self.report({"ERROR"}, f"Blender's exporter failed: {str(e).strip().splitlines()[-1]}")
+            return {"CANCELLED"}
+        rig = obj.parent.name if obj.parent is not None else "no armature"
+        self.report({"INFO"}, f"Wrote {fmt} of '{obj.name}' ({rig}) to {path}.")
+        return {"FINISHED"}
+
+
 class HC_OT_refresh_display(bpy.types.Operator):
     """Rebuild the splat display and the part list of the active object"""
 
@@ -711,6 +785,9 @@ def menu_export(self, context):
     self.layout.operator(HC_OT_export_parts.bl_idname, text="Gaussian Splat Parts (.ply per part)")
     self.layout.operator(HC_OT_export_gltf.bl_idname, text="Gaussian Splats (.glb/.gltf)")
     self.layout.operator(HC_OT_export_spz.bl_idname, text="Gaussian Splats (.spz)")
+    self.layout.operator(
+        HC_OT_export_game.bl_idname, text="HumanCrafter Game Character (.glb/.fbx)"
+    )
 
 
 CLASSES = (
@@ -718,7 +795,8 @@ CLASSES = (
     HC_OT_view_add, HC_OT_view_remove, HC_OT_import_splats, HC_OT_export_ply,
     HC_OT_export_parts, HC_OT_export_gltf, HC_OT_export_spz, HC_OT_part_select,
     HC_OT_part_isolate, HC_OT_part_show_all, HC_OT_part_separate, HC_OT_part_material,
-    HC_OT_part_recolour, HC_OT_create_armature, HC_OT_refresh_display,
+    HC_OT_part_recolour, HC_OT_create_armature, HC_OT_convert_mesh, HC_OT_export_game,
+    HC_OT_refresh_display,
 )  # fmt: skip
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import importer
+from . import game_mesh, importer
 
 RUNNING = ("checking", "submitting", "queued", "running", "downloading")
 
@@ -119,6 +119,7 @@ class HC_PT_rig_export(_Panel, bpy.types.Panel):
         col = layout.column(align=True)
         if bpy.ops.humancrafter.create_armature.poll():  # a skeleton or part labels
             col.operator("humancrafter.create_armature", icon="ARMATURE_DATA")
+        col.operator("humancrafter.convert_mesh", icon="MESH_DATA")
         col.separator()
         col.operator("humancrafter.export_ply", text="PLY", icon="EXPORT")
         if "part" in context.active_object.data.attributes:
@@ -138,6 +139,28 @@ class HC_PT_rig_export(_Panel, bpy.types.Panel):
                     box.prop(mod, f'["{item.identifier}"]', text=item.name)
 
 
+class HC_PT_game_mesh(_Panel, bpy.types.Panel):
+    bl_label = "Game Character"
+
+    @classmethod
+    def poll(cls, context):
+        return game_mesh.is_game_mesh(context.active_object)
+
+    def draw(self, context):
+        obj = context.active_object
+        col = self.layout.column(align=True)
+        col.label(text=f"From '{obj[game_mesh.MESH_OF]}'", icon="MESH_DATA")
+        rig = obj.parent.name if obj.parent is not None else "not rigged"
+        col.label(text=f"Armature: {rig}", icon="ARMATURE_DATA")
+        col.separator()
+        col.operator(
+            "humancrafter.export_game", text="GLB", icon="EXPORT"
+        ).filepath = "character.glb"
+        col.operator(
+            "humancrafter.export_game", text="FBX", icon="EXPORT"
+        ).filepath = "character.fbx"
+
+
 def _wrap(text: str, width: int) -> list[str]:
     words, lines, line = text.split(), [], ""
     for w in words:
@@ -149,7 +172,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-CLASSES = (HC_UL_parts, HC_PT_reconstruct, HC_PT_parts, HC_PT_rig_export)
+CLASSES = (HC_UL_parts, HC_PT_reconstruct, HC_PT_parts, HC_PT_rig_export, HC_PT_game_mesh)
 
 
 def register() -> None:

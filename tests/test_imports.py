@@ -29,6 +29,7 @@ ADDON_WITHOUT_BPY = (
     "colour",
     "gltf_splat",
     "jobs",
+    "mesh_convert",
     "portable.config",
     "portable.parts",
     "portable.splatfile",

@@ -1,0 +1,146 @@
+"""``addon/mesh_convert.py`` without Blender: marching tetrahedra on known fields, the
+splat surface (closed, filled, in the right place), the value transfer and the skin
+weight limit. ``tests/blender/test_game_mesh.py`` covers the Blender side."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "blender"))
+
+from synth_body import body  # noqa: E402
+
+
+def _addon_module(name: str) -> types.ModuleType:
+    if "hc_addon_mesh" not in sys.modules:
+        package = types.ModuleType("hc_addon_mesh")
+        package.__path__ = [str(ROOT / "addon")]
+        sys.modules["hc_addon_mesh"] = package
+    return importlib.import_module(f"hc_addon_mesh.{name}")
+
+
+mc = _addon_module("mesh_convert")
+axes = _addon_module("axes")
+
+
+def _field(fn, n: int, h: float) -> object:
+    """``fn`` (M, 3) -> (M,) sampled on an n³ grid of spacing h centred on the origin."""
+    origin = np.full(3, -(n - 1) * h / 2)
+    ijk = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    values = fn(origin + h * ijk).reshape(n, n, n).astype(np.float32)
+    return mc.Grid(values, origin, h)
+
+
+def test_marching_tetrahedra_sphere_is_closed_outward_and_on_the_sphere() -> None:
+    grid = _field(lambda p: 1.0 - np.linalg.norm(p, axis=1), 41, 0.06)  # level 0: r = 1
+    s = mc.marching_tetrahedra(grid, 0.0)
+    top = mc.topology(s)
+    assert top.closed and top.components == 1 and top.euler == 2
+    r = np.linalg.norm(s.vertices, axis=1)
+    assert np.abs(r - 1).max() < 0.01  # the field is linear in r: vertices on the sphere
+    assert abs(top.volume - 4 / 3 * np.pi) < 0.03 * 4 / 3 * np.pi  # > 0: faces point out
+    centroid = s.vertices[s.faces].mean(1)
+    normal = np.cross(*(s.vertices[s.faces[:, k]] - s.vertices[s.faces[:, 0]] for k in (1, 2)))
+    assert ((normal * centroid).sum(1) > 0).mean() > 0.999
+
+
+def test_marching_tetrahedra_torus_has_one_handle() -> None:
+    def torus(p):
+        q = np.linalg.norm(p[:, :2], axis=1) - 0.6
+        return 0.25 - np.sqrt(q**2 + p[:, 2] ** 2)
+
+    top = mc.topology(mc.marching_tetrahedra(_field(torus, 41, 0.05), 0.0))
+    assert top.closed and top.components == 1 and top.euler == 0
+
+
+def _shell(n: int, radius: float, seed: int = 0, hole: float = 0.0):
+    """``n`` splats on a sphere of ``radius`` (metres), minus a cap of angular radius
+    ``hole`` (radians) around +z."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    d = d[np.arccos(np.clip(d[:, 2], -1, 1)) > hole]
+    return radius * d, np.full(len(d), 0.004), np.full(len(d), 0.8)
+
+
+def test_hollow_shell_becomes_one_filled_solid_near_the_splats() -> None:
+    centres, sig, alpha = _shell(20_000, 0.3)
+    s = mc.splat_surface(centres, sig, alpha, voxel=0.02)
+    top = mc.topology(s)
+    assert top.closed and top.components == 1 and top.euler == 2  # no inner surface
+    r = np.linalg.norm(s.vertices, axis=1)
+    assert 0.3 < np.median(r) < 0.3 + 0.02  # just outside the splat centres
+    assert r.min() > 0.28
+    assert top.volume > 0.9 * 4 / 3 * np.pi * 0.3**3  # filled, not a thin skin
+
+
+def test_small_gaps_are_sealed_and_large_ones_stay_open() -> None:
+    # a 3 cm wide hole (angular radius 0.05 on r = 0.3 m) at 2 cm voxels: sealed
+    sealed = mc.topology(mc.splat_surface(*_shell(20_000, 0.3, hole=0.05), voxel=0.02))
+    assert sealed.closed and sealed.euler == 2 and sealed.volume > 0.1
+    # a 36 cm wide opening: the inside is reached from outside, so the surface wraps
+    # the shell as a thin cup (still closed), with far less volume
+    cup = mc.topology(mc.splat_surface(*_shell(20_000, 0.3, hole=0.6), voxel=0.02))
+    assert cup.closed and cup.volume < 0.5 * sealed.volume
+
+
+def test_person_surface_is_closed_and_fast() -> None:
+    s = body(40_000, seed=4)
+    placement = axes.Placement.fit(s.means, 1.75)
+    pos = placement.points_to_blender(s.means)
+    sigma = np.exp(s.log_scales).max(1) * placement.scale
+    start = time.perf_counter()
+    surf = mc.splat_surface(pos, sigma, s.opacity(), voxel=0.015)
+    seconds = time.perf_counter() - start
+    top = mc.topology(surf)
+    assert top.closed and top.components == 1
+    assert 20_000 < len(surf.vertices) < 150_000
+    assert seconds < 30  # a few seconds on an idle 2-core machine
+    lo, hi = surf.vertices.min(0), surf.vertices.max(0)
+    np.testing.assert_allclose(lo, pos.min(0), atol=0.04)
+    np.testing.assert_allclose(hi, pos.max(0), atol=0.04)
+
+
+def test_too_few_opaque_splats_are_refused() -> None:
+    with pytest.raises(ValueError, match="fewer than 4 splats"):
+        mc.splat_surface(np.zeros((10, 3)), np.full(10, 0.01), np.full(10, 0.01), 0.02)
+
+
+def test_neighbours_blend_vote_and_widen() -> None:
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-1, 1, (5_000, 3))
+    alpha = rng.uniform(0.2, 1.0, 5_000)
+    label = (points[:, 0] > 0).astype(np.int64)
+    queries = np.concatenate([rng.uniform(-0.9, 0.9, (300, 3)), [[5.0, 5.0, 5.0]]])
+    near = mc.Neighbours(queries, points, alpha, radius=0.15)
+    np.testing.assert_allclose(np.bincount(near.rows, near.w, len(queries)), 1.0, atol=1e-12)
+    np.testing.assert_allclose(near.mean(np.full((5_000, 2), 3.0)), 3.0)  # a constant stays
+    local = np.linalg.norm(near.mean(points)[:-1] - queries[:-1], axis=1)
+    assert local.max() <= 0.15 and np.median(local) < 0.06  # a mean of nearby points only
+    vote = near.vote(label, 2)[:-1]
+    clear = np.abs(queries[:-1, 0]) > 0.1
+    np.testing.assert_array_equal(vote[clear], (queries[:-1, 0] > 0)[clear])
+    far = near.cols[near.rows == len(queries) - 1]  # found only by widening the radius
+    dist = np.linalg.norm(points[far] - 5.0, axis=1)
+    assert len(far) and dist.min() > 0.15 * 2**5  # nothing within 0.15 * 32 of (5, 5, 5)
+
+
+def test_top_influences_keep_four_and_sum_to_one() -> None:
+    rng = np.random.default_rng(2)
+    w = rng.random((1_000, 9)) ** 3
+    w[0] = 0.0
+    out = mc.top_influences(w, 4, 255)
+    assert ((out > 0).sum(1) <= 4).all()
+    np.testing.assert_array_equal(out[0], 0.0)
+    np.testing.assert_allclose(out[1:].sum(1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(out * 255, np.rint(out * 255), atol=1e-9)  # steps of 1/255
+    kept = np.argsort(-w[1:], axis=1)[:, :4]
+    np.testing.assert_allclose(np.take_along_axis(out[1:], kept, 1).sum(1), 1.0, atol=1e-12)
