@@ -200,6 +200,7 @@ def test_full_mode_end_to_end_with_progress_and_cancel(tiny_root, tmp_path):
         progress=lambda stage, f: seen.append((stage, f)),
     )  # fmt: skip
     assert result.splats.labelled and len(result.splats) > 10_000
+    assert result.splats.skeleton is not None  # rigged to the fitted body, as fast
     stages = [s for s, _ in seen]
     assert stages[0] == "photo" and stages[-1] == "done" and stages.count("sv3d") > 10
     fractions = [f for _, f in seen]

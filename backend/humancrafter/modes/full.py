@@ -8,7 +8,8 @@ SV3D's diffusion steps (progress and cancel between steps); then the network on 
 and :data:`GENERATED_AZIMUTHS`' nearest frames, whose cameras are the photo's camera turned
 about the body's vertical axis (the orbit SV3D renders). Weights come from the weights folder
 (:mod:`humancrafter.weights`): ``sv3d/``, the checkpoint in ``humancrafter/`` (else the
-committed one), DINOv2 when that checkpoint uses it.
+committed one), DINOv2 when that checkpoint uses it. The splats are rigged to the fitted
+body as in ``fast``.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class FullRunner(_NetworkRunner):
 
         from ..body.mannequin import Appearance, build_primitives
         from ..body.raycast import raycast_primitives
+        from ..body.skinning import rig_to_body
         from ..model.predict import predict_splats
         from ..photo_views import output_size, place_cameras, views_from_images
         from ..prior import fit_body
@@ -188,6 +190,7 @@ class FullRunner(_NetworkRunner):
                 None if out is None else out.to(self.context.device),
             )
         stage("splats")
+        splats = rig_to_body(splats, params, self.context.smpl_body, options.seed)
         warnings = list(analysis.warnings)
         if self.context.device != "cuda":
             warnings.append("SV3D ran on the CPU: fine for tiny test weights, slow otherwise")
