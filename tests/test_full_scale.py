@@ -219,8 +219,21 @@ def test_full_mode_end_to_end_with_progress_and_cancel(tiny_root, tmp_path):
             [photo], ReconstructOptions(mode="full", num_gaussians=20_000),
             progress=lambda stage, f: seen.append((stage, f)), should_cancel=cancel_in_sv3d,
         )  # fmt: skip
+    assert [a for a, _ in result.views] == orbit_azimuths(6)
+    assert all(image.size == (32, 32) for _, image in result.views)
     empty = Pipeline("cpu", weights=str(tmp_path))
     assert "needs SV3D in" in empty.available_modes()["full"]
+
+
+def test_cli_full_mode_writes_the_generated_views(tiny_root, tmp_path, capsys):
+    out = tmp_path / "person.ply"
+    args = ["reconstruct", str(DEMO_PHOTO), "-o", str(out), "--mode", "full", "--device", "cpu",
+            "--weights", str(tiny_root), "--save-views", str(tmp_path / "views")]  # fmt: skip
+    assert main(args) == 0
+    names = sorted(p.name for p in (tmp_path / "views").iterdir())
+    assert names == ["view_000.png", "view_060.png", "view_120.png", "view_180.png",
+                     "view_240.png", "view_300.png"]  # fmt: skip
+    assert out.is_file() and "generated views" in capsys.readouterr().out
 
 
 def test_full_mode_refuses_the_real_size_unet_without_cuda(tmp_path):

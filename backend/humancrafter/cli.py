@@ -62,6 +62,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         args.photo, args.output, preview=args.preview, mode=args.mode,
         num_gaussians=args.gaussians, seed=args.seed, device=args.device, smpl_dir=args.smpl_dir,
         azimuths_deg=args.azimuths, checkpoint=args.checkpoint, weights=args.weights,
+        save_views=args.save_views,
     )  # fmt: skip
     return 0
 
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument("--smpl-dir", type=Path, help="folder with SMPL/SMPL-X files to use as body")
     p.add_argument("--weights", type=Path, help=WEIGHTS_HELP)
+    p.add_argument(
+        "--save-views", type=Path, help="full: write SV3D's generated views to this folder"
+    )
     p.set_defaults(func=_reconstruct)
 
     p = sub.add_parser("info", help="what each mode needs and found; CUDA and gsplat")

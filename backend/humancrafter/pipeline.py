@@ -82,12 +82,14 @@ class ReconstructResult:
         preview_png: PNG bytes of a contact sheet (RGB row and part-colour row).
         timings: seconds per stage, in stage order.
         warnings: things the user should know (e.g. "legs not visible in the photo").
+        views: (azimuth in degrees, image) of views the mode generated (``full``).
     """
 
     splats: Splats
     preview_png: bytes
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    views: list[tuple[float, Image.Image]] = field(default_factory=list)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -237,7 +239,8 @@ class Pipeline:
             if progress is not None:
                 progress(name, min(fraction, 1.0))
 
-        splats, timings, warnings = runner.run(images, options, step)
+        out = runner.run(images, options, step)
+        splats = out.splats
         step("preview")
         buf = io.BytesIO()
         backend = "cpu" if self.device == "cpu" else "auto"
@@ -253,8 +256,9 @@ class Pipeline:
         return ReconstructResult(
             splats=splats,
             preview_png=buf.getvalue(),
-            timings={**timings, "preview": preview_seconds},
-            warnings=list(warnings),
+            timings={**out.timings, "preview": preview_seconds},
+            warnings=list(out.warnings),
+            views=list(out.views),
         )
 
 
@@ -271,10 +275,12 @@ def reconstruct_file(
     azimuths_deg: list[float] | None = None,
     checkpoint: str | Path | None = None,
     weights: str | Path | None = None,
+    save_views: str | Path | None = None,
 ) -> ReconstructResult:
     """Reconstruct a photo file (or, for ``multiview``, several with ``azimuths_deg``) into a
     splat file (and a preview PNG), reporting progress, warnings and the time of each stage
-    through ``log``. Used by ``humancrafter reconstruct``; raises what
+    through ``log``; ``save_views`` is a folder for the views the mode generated (``full``).
+    Used by ``humancrafter reconstruct``; raises what
     :meth:`Pipeline.run` and :func:`photo.load_image` raise."""
     import time
 
@@ -305,6 +311,15 @@ def reconstruct_file(
         preview = Path(preview)
         preview.parent.mkdir(parents=True, exist_ok=True)
         preview.write_bytes(result.preview_png)
+    if save_views is not None and result.views:
+        folder = Path(save_views)
+        folder.mkdir(parents=True, exist_ok=True)
+        for azimuth, image in result.views:
+            image.save(folder / f"view_{round(azimuth) % 360:03d}.png")
+        log(
+            f"wrote {len(result.views)} generated views to {folder} (view_AZIMUTH.png; as "
+            "multiview input: the photo first at azimuth 0, then views with their azimuths)"
+        )
     for warning in result.warnings:
         log(f"warning: {warning}")
     stages = {"load": t_load, **result.timings}

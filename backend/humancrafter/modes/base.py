@@ -47,17 +47,20 @@ class StepFn(Protocol):
 
 
 class ModeOutput(NamedTuple):
-    """What a runner returns (a tuple: ``splats, timings, warnings = runner.run(...)``).
+    """What a runner returns.
 
     Attributes:
         splats: labelled splats in the model frame (y up, ~1 unit tall, facing +z).
         timings: seconds per stage, in stage order (the runner's stages only).
         warnings: sentences for the user, e.g. "not visible in the photo: feet ...".
+        views: views the mode generated (``full``: SV3D's orbit frames) as
+            (azimuth in degrees, image); usable as ``multiview`` inputs.
     """
 
     splats: Splats
     timings: dict[str, float]
     warnings: list[str]
+    views: list[tuple[float, Image.Image]] = []
 
 
 @dataclass

@@ -195,7 +195,8 @@ class FullRunner(_NetworkRunner):
         if self.context.device != "cuda":
             warnings.append("SV3D ran on the CPU: fine for tiny test weights, slow otherwise")
         stage(None)
-        return ModeOutput(splats, timings, list(dict.fromkeys(warnings)))
+        orbit_views = [(azimuths[k], _to_image(frames[k])) for k in range(len(azimuths))]
+        return ModeOutput(splats, timings, list(dict.fromkeys(warnings)), orbit_views)
 
 
 def _unet_width(sv3d_dir: Path) -> int:
@@ -248,3 +249,9 @@ def _elevation_deg(cam: Cameras) -> float:
 def _nearest(azimuths: list[float], target: float) -> int:
     """Index of the azimuth closest to ``target`` on the circle."""
     return min(range(len(azimuths)), key=lambda k: abs((azimuths[k] - target + 180) % 360 - 180))
+
+
+def _to_image(frame: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [0, 1] -> an RGB image."""
+    pixels = (frame.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).clip(0, 255)
+    return Image.fromarray(pixels.astype(np.uint8))
