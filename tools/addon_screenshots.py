@@ -2,9 +2,10 @@
 
 Does what a new user does, through the add-on's own operators: installs the zip into
 temporary Blender user folders, starts the local backend from the preferences,
-reconstructs a photo (``prior`` mode, the one that runs everywhere), shows it in RGB and
-in part colours, recolours a part, rigs it and poses an arm; plus an imported published
-sample. Renders with Cycles on the CPU (``--engine BLENDER_EEVEE`` to try EEVEE).
+reconstructs a photo (``fast`` mode, the default), shows it in RGB and in part colours,
+recolours a part, rigs it from the fitted skeleton and poses it, converts it to a mesh; plus
+an imported published sample. Renders with Cycles on the CPU (``--engine BLENDER_EEVEE``
+to try EEVEE).
 
     .venv/bin/python tools/addon_screenshots.py [--photo PATH] [--out docs/images]
 """
@@ -59,7 +60,7 @@ def reconstruct(ops, st, photo: Path, keep: Path | None) -> None:
     try:
         wait(ops, "backend", 150)
         print(st.connection)
-        st.source, st.filepath, st.mode = "FILE", str(photo), "prior"
+        st.source, st.filepath, st.mode = "FILE", str(photo), "fast"
         st.num_gaussians, st.target_height = 60_000, 1.75
         bpy.ops.humancrafter.reconstruct()
         wait(ops, "job", 600)
@@ -175,19 +176,34 @@ def main() -> None:
 
     bpy.ops.humancrafter.create_armature(smooth=0.03)
     rig = bpy.data.objects[f"{person.name} Rig"]
-    # point bones in new world directions (rest pose, armature space)
+    # point bones in new world directions (rest pose, armature space); the fitted skeleton
+    # has SMPL joint names, the part rig (files without a skeleton) part names
     targets = {
-        "Left_Upper_Arm": (0.35, 0.0, 1.0),  # left arm raised overhead
-        "Left_Lower_Arm": (0.2, 0.0, 1.0),
-        "Right_Upper_Leg": (-0.7, 0.0, -0.7),  # right leg kicked out sideways
-        "Right_Lower_Leg": (0.0, 0.0, -1.0),
+        ("left_shoulder", "Left_Upper_Arm"): (0.35, 0.0, 1.0),  # left arm raised overhead
+        ("left_elbow", "Left_Lower_Arm"): (0.2, 0.0, 1.0),
+        ("right_hip", "Right_Upper_Leg"): (-0.7, 0.0, -0.7),  # right leg kicked sideways
+        ("right_knee", "Right_Lower_Leg"): (0.0, 0.0, -1.0),
     }
-    for name, direction in targets.items():
-        if name in rig.pose.bones:
-            point_bone(rig, name, direction)
+    for names, direction in targets.items():
+        for name in names:
+            if name in rig.pose.bones:
+                point_bone(rig, name, direction)
     person.hc_show_part_colours = True
     frame(cam, [person], margin=1.35)
     render(args.out / "addon_posed.png")
+    person.hc_show_part_colours = False
+
+    for bone in rig.pose.bones:  # back to the rest pose, then the game mesh
+        bone.rotation_mode = "QUATERNION"
+        bone.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+    bpy.context.view_layer.objects.active = person
+    bpy.ops.humancrafter.convert_mesh()
+    mesh = bpy.context.view_layer.objects.active
+    person.hide_render = True
+    frame(cam, [mesh])
+    render(args.out / "addon_mesh.png")
+    person.hide_render = False
+    mesh.hide_render = True
 
     sample = SAMPLES / "hc_novel_29.ply"
     if sample.is_file():
