@@ -37,7 +37,6 @@ __all__ = [
     "nearest_rotation",
     "plan_bones",
     "pose_changed",
-    "pose_rotations",
     "posed_frames",
     "remove_rig",
     "update_pose_rotation",
@@ -224,32 +223,43 @@ def posed_frames(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
     return moved.astype(np.float32), nearest_rotation(jac)
 
 
-def nearest_rotation(m: np.ndarray, iterations: int = 8) -> np.ndarray:
+def nearest_rotation(m: np.ndarray, iterations: int = 12) -> np.ndarray:
     """(N, 3, 3) float64 nearest rotations (polar decomposition) of (N, 3, 3) matrices.
 
     Newton's iteration X <- (X + X^-T) / 2 (the inverse by cofactors), vectorised over
     the points, converges in a few steps for the near-rotations a pose gives (exact ones
     in one); rows it does not settle (mirrored or degenerate) go through the SVD."""
     x = np.array(m, np.float64)
-    active = np.arange(len(x))
+    bad = np.zeros(len(x), bool)
     for _ in range(iterations):
-        a = x[active]
-        c0, c1, c2 = a[:, :, 0], a[:, :, 1], a[:, :, 2]
-        cof = np.stack([np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)], axis=2)
-        det = np.einsum("ni,ni->n", c0, cof[:, :, 0])
-        good = det > 1e-12
-        nxt = a.copy()
-        nxt[good] = 0.5 * (a[good] + cof[good] / det[good, None, None])
-        x[active] = nxt
-        done = good & (np.abs(nxt - a).max(axis=(1, 2)) < 1e-12)
-        active = active[~done]
-        if not len(active):
-            return x
-    u, _, vt = np.linalg.svd(np.asarray(m, np.float64)[active])
-    flip = np.linalg.det(u @ vt) < 0
-    u[flip, :, 2] *= -1
-    x[active] = u @ vt
+        c0, c1, c2 = x[:, :, 0], x[:, :, 1], x[:, :, 2]
+        cof = np.stack([_cross(c1, c2), _cross(c2, c0), _cross(c0, c1)], axis=2)
+        det = (c0 * cof[:, :, 0]).sum(axis=1)
+        bad |= ~(det > 1e-12)
+        det[bad] = 1.0
+        step = 0.5 * (cof / det[:, None, None] - x)
+        x += step
+        if np.abs(step[~bad]).max(initial=0.0) < 1e-10:
+            break
+    else:
+        bad |= np.abs(step).max(axis=(1, 2)) >= 1e-10
+    if bad.any():
+        u, _, vt = np.linalg.svd(np.asarray(m, np.float64)[bad])
+        flip = np.linalg.det(u @ vt) < 0
+        u[flip, :, 2] *= -1
+        x[bad] = u @ vt
     return x
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [
+            a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+            a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+            a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0],
+        ],
+        axis=1,
+    )
 
 
 # ----------------------------------------------------------------------------- the pose's
@@ -321,28 +331,28 @@ def _bone_turns(obj: bpy.types.Object, names: list[str], depsgraph=None) -> np.n
     return out
 
 
-def pose_rotations(obj: bpy.types.Object, depsgraph=None) -> np.ndarray:
-    """(N, 3, 3) float64 the pose's rotation at each splat of rigged ``obj`` (mesh
-    space): the nearest rotation of its weights' normalised blend of its bones' linear
-    deformations; identity for splats whose bones are all at rest."""
-    names, cols, w = _point_weights(obj)
-    turns = _bone_turns(obj, names, depsgraph)
-    return _blend(turns, cols, w)
-
-
-def _blend(turns: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
-    n = len(cols)
+def _pose_quats(turns: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(N, 4) float32 the pose's rotation (w x y z, mesh space) at each splat: the nearest
+    rotation of its weights' normalised blend of its bones' ``turns`` (the Armature
+    modifier's blend); exactly identity for splats whose bones are all at rest. Splats
+    with the same bones and weights share one polar decomposition."""
+    q = np.zeros((len(cols), 4), np.float32)
+    q[:, 0] = 1.0
     rest = np.abs(turns - np.eye(3)).max(axis=(1, 2)) < 1e-6
-    cols = np.where(w > 0, cols, len(turns) - 1)
-    moving = ~rest[cols].all(axis=1)
-    out = np.tile(np.eye(3), (n, 1, 1))
-    if not moving.any():
-        return out
-    c, ww = cols[moving], w[moving].astype(np.float64)
-    total = ww.sum(axis=1)
-    jac = np.einsum("nk,nkij->nij", ww, turns[c]) / np.maximum(total, 1e-12)[:, None, None]
-    out[moving] = nearest_rotation(jac)
-    return out
+    cols = np.where(w > 0, cols, len(turns) - 1)  # the last turn: identity
+    idx = np.flatnonzero(~rest[cols].all(axis=1))
+    if not len(idx):
+        return q
+    k = cols.shape[1]
+    key = np.concatenate([cols[idx], np.ascontiguousarray(w[idx], np.float32).view(np.int32)], 1)
+    whole = key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).ravel()  # one per row
+    _, first, back = np.unique(whole, return_index=True, return_inverse=True)
+    rows = key[first]  # few: the weights are quantised
+    c, ww = rows[:, :k], np.ascontiguousarray(rows[:, k:]).view(np.float32).astype(np.float64)
+    total = np.maximum(ww.sum(axis=1), 1e-12)[:, None, None]
+    jac = np.einsum("nk,nkij->nij", ww, turns[c]) / total
+    q[idx] = matrix_to_quat(nearest_rotation(jac))[back.reshape(-1)]
+    return q
 
 
 def update_pose_rotation(
@@ -365,7 +375,7 @@ def update_pose_rotation(
         and np.array_equal(last[0], turns)
     ):
         return False
-    quats = matrix_to_quat(_blend(turns, cols, w)).astype(np.float32)
+    quats = _pose_quats(turns, cols, w)
     _BUSY = True
     try:
         meshdata.write(obj.data, POSE_ATTRIBUTE, "QUATERNION", quats)

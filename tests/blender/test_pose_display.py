@@ -167,6 +167,8 @@ def test_blended_weights_and_removing_the_rig(person, addon):
     drawn = check_posed(obj, rigging, rest_r, None, torso)
     between = np.abs(drawn - rest_r).max(axis=(1, 2))
     assert ((between > 0.05) & (between < 1.0)).sum() > 20  # partly turned: blended
+    part = _mod(addon, "part_tools").separate(obj, PART_IDS["Left_Hand"], keep=True)
+    assert "hc_pose_rotation" not in part.data.attributes  # not rigged: drawn at rest
     rigging.remove_rig(obj)
     assert "hc_pose_rotation" not in obj.data.attributes
     np.testing.assert_allclose(drawn_rotations(obj, len(s)), rest_r, atol=1e-5)
