@@ -122,7 +122,7 @@ def rotate_model_quats(quats_wxyz: np.ndarray, rotations: np.ndarray) -> np.ndar
     matrices given in Blender's frame (e.g. a pose): ``q' = quat(A^T R A) * q``, in the
     model frame, float32, each keeping its length."""
     m = np.einsum("ji,njk,kl->nil", _A, np.asarray(rotations, np.float64), _A)
-    r = _matrix_to_quat(m)
+    r = matrix_to_quat(m)
     q = np.asarray(quats_wxyz, np.float64)
     w1, x1, y1, z1 = r.T
     w2, x2, y2, z2 = q.T
@@ -138,7 +138,7 @@ def rotate_model_quats(quats_wxyz: np.ndarray, rotations: np.ndarray) -> np.ndar
     return out.astype(np.float32)
 
 
-def _matrix_to_quat(m: np.ndarray) -> np.ndarray:
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions w x y z (w >= 0)."""
     trace = np.einsum("nii->n", m)
     cand = np.stack(

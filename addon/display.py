@@ -6,10 +6,12 @@ Per splat object:
 - node group ``HC Display <object>``: keeps points whose ``opacity`` is above the
   cut-off and that are not in a hidden part (``hc_hidden``), thins them at random to the
   viewport point budget (renders always use every point), and instances an ico-sphere
-  at each one, rotated by ``rotation`` and scaled by ``scale`` (one standard deviation),
-  so the instance's own (object) space is the splat's whitened space. The ico-sphere's
-  radius is "Size (sigma)" / 0.79 so that it encloses the ball of radius "Size (sigma)"
-  (0.79 is the in-radius of an icosahedron of circum-radius 1: Detail 1, the default).
+  at each one, rotated by ``rotation`` turned by the pose (``hc_pose_rotation``, kept
+  up to date by :mod:`.rigging` while the object is rigged) and scaled by ``scale`` (one
+  standard deviation), so the instance's own (object) space is the splat's whitened
+  space. The ico-sphere's radius is "Size (sigma)" / 0.79 so that it encloses the ball
+  of radius "Size (sigma)" (0.79 is the in-radius of an icosahedron of circum-radius 1:
+  Detail 1, the default).
   Points whose ``hc_material`` is k > 0 get the k-th part material (see
   :mod:`.part_tools`). Instances carry the point attributes, so shaders read them as
   *instancer* attributes. In the viewport the instances are also realised with ``Col``
@@ -40,6 +42,7 @@ from .portable.parts import NUM_PARTS, PALETTE
 MODIFIER = "HumanCrafter Display"
 PART_SWITCH = "Part Colours"  # name of the material's Value node
 SOFT_SWITCH = "Soft Gaussians"  # 1: Gaussian kernel, 0: opaque ellipsoids (old display)
+POSE_ATTRIBUTE = "hc_pose_rotation"  # QUATERNION: the pose's turn per splat (rigging.py)
 IN_RADIUS = 0.79  # in-radius of a unit icosahedron (0.7947), the coarsest proxy
 
 INPUTS = (
@@ -315,7 +318,19 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
 
     opacity = attr("opacity", "FLOAT", 300)
     hidden = attr("hc_hidden", "BOOLEAN", 150)
-    rotation = attr("rotation", "QUATERNION", -300)
+    rest = attr("rotation", "QUATERNION", -300)
+    # the pose's turn of each splat (written by :mod:`.rigging` as the armature moves;
+    # absent or identity when unposed): world = pose ∘ rest
+    pose = attr(POSE_ATTRIBUTE, "QUATERNION", -380)
+    turned = new("FunctionNodeRotateRotation")
+    turned.rotation_space = "GLOBAL"  # Rotate By applied after Rotation: pose @ rest
+    nt.links.new(rest.outputs["Attribute"], turned.inputs["Rotation"])
+    nt.links.new(pose.outputs["Attribute"], turned.inputs["Rotate By"])
+    rotation = new("GeometryNodeSwitch")  # without the attribute: the rest rotation
+    rotation.input_type = "ROTATION"
+    nt.links.new(pose.outputs["Exists"], rotation.inputs["Switch"])
+    nt.links.new(rest.outputs["Attribute"], rotation.inputs["False"])
+    nt.links.new(turned.outputs[0], rotation.inputs["True"])
     scale = attr("scale", "FLOAT_VECTOR", -450)
     slot = attr("hc_material", "INT", -600)
 
@@ -393,7 +408,7 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
     for i, axis in enumerate(("X", "Y", "Z")):
         rot = new("FunctionNodeRotateVector")
         rot.inputs["Vector"].default_value = [float(i == j) for j in range(3)]
-        nt.links.new(rotation.outputs["Attribute"], rot.inputs["Rotation"])
+        nt.links.new(rotation.outputs[0], rot.inputs["Rotation"])
         inv = new("ShaderNodeMath")
         inv.operation = "DIVIDE"
         inv.inputs[0].default_value = 1.0
@@ -436,7 +451,7 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
         nt.links.new(with_rows, inst.inputs["Points"])
         nt.links.new(sel.outputs[0], inst.inputs["Selection"])
         nt.links.new(setmat.outputs[0], inst.inputs["Instance"])
-        nt.links.new(rotation.outputs["Attribute"], inst.inputs["Rotation"])
+        nt.links.new(rotation.outputs[0], inst.inputs["Rotation"])
         nt.links.new(sigma if k == 0 else scale.outputs["Attribute"], inst.inputs["Scale"])
         nt.links.new(inst.outputs[0], join.inputs[0])
     size = new("ShaderNodeMath")  # "Size (sigma)" as a field, for the shader's cut-off

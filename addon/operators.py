@@ -800,6 +800,10 @@ CLASSES = (
 )  # fmt: skip
 
 
+# the display's pose rotations follow the armature (rigging.pose_changed)
+POSE_HANDLERS = (bpy.app.handlers.depsgraph_update_post, bpy.app.handlers.frame_change_post)
+
+
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
@@ -807,12 +811,18 @@ def register() -> None:
     bpy.types.TOPBAR_MT_file_export.append(menu_export)
     if display._render_pre not in bpy.app.handlers.render_pre:
         bpy.app.handlers.render_pre.append(display._render_pre)
+    for handlers in POSE_HANDLERS:
+        if rigging.pose_changed not in handlers:
+            handlers.append(rigging.pose_changed)
 
 
 def unregister() -> None:
     for handler in list(bpy.app.handlers.render_pre):
         if getattr(handler, "__name__", "") == "_render_pre" and handler is display._render_pre:
             bpy.app.handlers.render_pre.remove(handler)
+    for handlers in POSE_HANDLERS:
+        if rigging.pose_changed in handlers:
+            handlers.remove(rigging.pose_changed)
     bpy.types.TOPBAR_MT_file_export.remove(menu_export)
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
     for cls in reversed(CLASSES):

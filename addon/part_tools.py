@@ -104,6 +104,9 @@ def separate(obj: bpy.types.Object, pid: int, keep: bool = False) -> bpy.types.O
     for coll in obj.users_collection:
         coll.objects.link(new)
     make_part_groups(new, lab[mask])
+    pose = mesh.attributes.get(display.POSE_ATTRIBUTE)
+    if pose is not None:  # the new object is not rigged: drawn at rest
+        mesh.attributes.remove(pose)
     if not keep:
         meshdata.copy_points(obj.data, obj.data, np.flatnonzero(~mask))
         make_part_groups(obj, lab[~mask])

@@ -243,6 +243,38 @@ def test_posed_exports_turn_the_splats(scene, addon, reconstructions, tmp_path):
     check(gltf.read_splats(glb))
 
 
+def test_viewport_turns_the_splats_with_the_fitted_rig(scene, addon, reconstructions):
+    """The display draws the raised left arm's splats turned by the shoulder (pose
+    rotation ∘ rest rotation, the pose's as the exporters measure it), the body's still
+    splats and, back at rest, every splat at its rest rotation."""
+    import bpy
+    from test_pose_display import check_posed, drawn_rotations, quat_matrices
+
+    rigging, meshdata = _mod(addon, "rigging"), _mod(addon, "meshdata")
+    obj = _import(bpy, reconstructions["astronaut"])
+    s = splatfile.load(reconstructions["astronaut"])
+    mod = obj.modifiers["HumanCrafter Display"]
+    for item in mod.node_group.interface.items_tree:  # draw every splat, in point order
+        if item.item_type == "SOCKET" and item.name in ("Opacity Cut-off", "Viewport Budget"):
+            mod[item.identifier] = 0.0 if item.name == "Opacity Cut-off" else 10_000_000
+    arm, _ = rigging.create_armature(obj)
+    rest_r = quat_matrices(meshdata.read(obj.data, "rotation"))
+    dense = np.zeros((len(s), 24))
+    np.put_along_axis(dense, s.skin_joints.astype(np.int64), s.skin_weights, 1)
+    arm_only = dense[:, [16, 18, 20, 22]].sum(1) > 0.999  # the left arm's subtree
+    still = dense[:, [16, 18, 20, 22]].sum(1) == 0
+    _turn(bpy, arm, "left_shoulder", "Y", (2, 1.0))
+    pb = arm.pose.bones["left_shoulder"]
+    raise_r = np.array(
+        pb.matrix.to_3x3() @ arm.data.bones["left_shoulder"].matrix_local.to_3x3().inverted()
+    )
+    drawn = check_posed(obj, rigging, rest_r, arm_only, still, raise_r)
+    blended = ~arm_only & ~still
+    assert np.abs(drawn[arm_only] - rest_r[arm_only]).max() > 0.5 and blended.sum() > 100
+    _rest(bpy, arm)
+    np.testing.assert_allclose(drawn_rotations(obj, len(s)), rest_r, atol=1e-5)
+
+
 def _matrices(q: np.ndarray) -> np.ndarray:
     w, x, y, z = q.T
     return np.stack([
