@@ -197,7 +197,10 @@ def build_material(nt: bpy.types.ShaderNodeTree) -> None:
 
 def configure_scene(scene: bpy.types.Scene, min_transparent_bounces: int = 256) -> None:
     """Render settings the Gaussian display needs: Cycles may pass through that many
-    overlapping splats per ray (its default of 8 paints the back splats black)."""
+    overlapping splats per ray (its default of 8 paints the back splats black), and the
+    interface is locked while rendering, so the pose handler (``rigging``), which writes
+    each frame's splat rotations, never races a render thread."""
+    scene.render.use_lock_interface = True
     cycles = getattr(scene, "cycles", None)
     if cycles is not None and cycles.transparent_max_bounces < min_transparent_bounces:
         cycles.transparent_max_bounces = min_transparent_bounces
