@@ -25,6 +25,7 @@ see :attr:`SV3D.resolution`); latents (1, F, 4, r, r) with r = R / 8 for SV3D-p.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,18 +225,13 @@ def generate_orbit(
         if on_step is not None:
             on_step(i + 1, len(todo))
     z = latents[0] / vae.config.scaling_factor  # (F, 4, r, r)
+    temporal = "num_frames" in inspect.signature(vae.decode).parameters
     frames = []
     for k in range(0, Fr, 7):  # decode a few frames at a time (memory)
         chunk = z[k : k + 7]
-        kw = {"num_frames": len(chunk)} if "num_frames" in _decode_args(vae) else {}
+        kw = {"num_frames": len(chunk)} if temporal else {}
         frames.append(vae.decode(chunk, **kw).sample.float())
     return ((torch.cat(frames) + 1) / 2).clamp(0, 1)
-
-
-def _decode_args(vae: torch.nn.Module) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(vae.forward).parameters)
 
 
 def _cross(block: torch.nn.Module) -> bool:

@@ -92,23 +92,13 @@ def load_network(
     ``semantic_encoder == "external"`` (the ``paper`` preset) DINOv2 with registers from the
     weights folder (:mod:`humancrafter.weights`); raises :class:`CheckpointError` saying what
     is missing."""
-    from .. import weights as wf
+    from .dino import dino_from_weights
 
     opt, _ = read_metadata(path)
     if opt.semantic_encoder != "external":
         return load_model(path, device)
-    root = wf.weights_root(weights)
-    if root is None:
-        raise CheckpointError(f"{path} uses DINOv2 and {wf.not_set_message()}")
-    component = wf.dino(root)
-    if not component.found:
-        raise CheckpointError(f"{path} uses DINOv2, which is {component.describe()}")
-    from .dino import load_dino
-
-    encoder = load_dino(component.path, opt.patch_size, device)
-    if encoder.dim != opt.semantic_dim:
-        raise CheckpointError(
-            f"{path} expects {opt.semantic_dim}-wide semantic features; the DINOv2 in "
-            f"{component.path} gives {encoder.dim}"
-        )
+    try:
+        encoder = dino_from_weights(weights, opt.patch_size, opt.semantic_dim, device, str(path))
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
     return load_model(path, device, semantic_encoder=encoder)

@@ -71,3 +71,26 @@ def load_dino(folder: str | Path, stride: int, device: str = "cpu") -> DinoEncod
         raise FileNotFoundError(f"no DINOv2 model in {folder} (config.json is missing)")
     model = Dinov2WithRegistersModel.from_pretrained(str(folder), local_files_only=True)
     return DinoEncoder(model, stride).to(device)
+
+
+def dino_from_weights(
+    weights: str | Path | None, stride: int, width: int, device: str, user: str
+) -> DinoEncoder:
+    """The DINOv2 of the weights folder (:mod:`humancrafter.weights`; None is
+    ``$HUMANCRAFTER_WEIGHTS``) for a model with ``width``-wide semantic features. Raises
+    ``ValueError`` saying what is missing or wrong; ``user`` names who needs it."""
+    from .. import weights as wf
+
+    root = wf.weights_root(weights)
+    if root is None:
+        raise ValueError(f"{user} uses DINOv2 and {wf.not_set_message()}")
+    component = wf.dino(root)
+    if not component.found:
+        raise ValueError(f"{user} uses DINOv2, which is {component.describe()}")
+    encoder = load_dino(component.path, stride, device)
+    if encoder.dim != width:
+        raise ValueError(
+            f"{user} expects {width}-wide semantic features; the DINOv2 in "
+            f"{component.path} gives {encoder.dim}"
+        )
+    return encoder

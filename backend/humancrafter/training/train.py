@@ -72,22 +72,12 @@ def _teacher(cfg: Config, device: torch.device) -> torch.nn.Module | None:
     folder, [train] weights or $HUMANCRAFTER_WEIGHTS), else None."""
     if cfg.model.semantic_encoder != "external":
         return None
-    from .. import weights as wf
-    from ..model.dino import load_dino
+    from ..model.dino import dino_from_weights
 
-    root = wf.weights_root(cfg.train.weights or None)
-    if root is None:
-        raise ValueError(f"the model uses DINOv2 and {wf.not_set_message()}")
-    component = wf.dino(root)
-    if not component.found:
-        raise ValueError(f"the model uses DINOv2, which is {component.describe()}")
-    encoder = load_dino(component.path, cfg.model.patch_size, str(device))
-    if encoder.dim != cfg.model.semantic_dim:
-        raise ValueError(
-            f"[model] semantic_dim is {cfg.model.semantic_dim} but the DINOv2 in "
-            f"{component.path} gives {encoder.dim}-wide features"
-        )
-    return encoder
+    m = cfg.model
+    return dino_from_weights(
+        cfg.train.weights or None, m.patch_size, m.semantic_dim, str(device), "the model"
+    )
 
 
 def _perceptual(cfg: Config, device: torch.device) -> Callable | None:
