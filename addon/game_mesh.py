@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bmesh
 import bpy
 import numpy as np
 
@@ -69,46 +68,6 @@ def armature_of(obj: bpy.types.Object) -> bpy.types.Object | None:
     """The armature :mod:`.rigging` made for splat object ``obj``, if any."""
     arm = bpy.data.objects.get(obj.get("hc_rig", ""))
     return arm if arm is not None and arm.type == "ARMATURE" else None
-
-
-def group_weights(obj: bpy.types.Object, names: list[str]) -> np.ndarray:
-    """(N, G) float32 weights of ``obj``'s vertices in its vertex groups ``names``
-    (zero where absent). bpy has no bulk read of vertex-group weights, so this walks
-    the vertices once through bmesh's deform layer (about 0.25 s per 100,000 splats
-    with 3 groups each)."""
-    out = np.zeros((len(obj.data.vertices), len(names)), np.float32)
-    column = {obj.vertex_groups[n].index: j for j, n in enumerate(names) if n in obj.vertex_groups}
-    bm = bmesh.new()
-    try:
-        bm.from_mesh(obj.data)
-        layer = bm.verts.layers.deform.active
-        if layer is None or not column:
-            return out
-        rows, cols, vals = [], [], []
-        for v in bm.verts:
-            for g, w in v[layer].items():
-                j = column.get(g)
-                if j is not None:
-                    rows.append(v.index)
-                    cols.append(j)
-                    vals.append(w)
-    finally:
-        bm.free()
-    out[rows, cols] = vals
-    return out
-
-
-def _write_groups(obj: bpy.types.Object, names: list[str], weights: np.ndarray) -> None:
-    """Vertex groups ``names`` of ``obj`` from (V, G) ``weights``, which are multiples
-    of 1/255 (one ``vertex_group.add`` per group and weight level)."""
-    level = np.rint(weights * 255).astype(np.int64)
-    for j, name in enumerate(names):
-        vg = obj.vertex_groups.new(name=name)
-        idx = np.flatnonzero(level[:, j])
-        idx = idx[np.argsort(level[idx, j], kind="stable")]
-        values, starts = np.unique(level[idx, j], return_index=True)
-        for q, run in zip(values, np.split(idx, starts[1:]), strict=True):
-            vg.add(run.tolist(), float(q) / 255.0, "REPLACE")
 
 
 def _material() -> bpy.types.Material:
@@ -195,9 +154,9 @@ def convert(
                 )
     report = ConvertReport(len(surface.vertices), len(surface.faces), True, 0.0)
     if arm is not None:
-        weights = near.mean(group_weights(obj, bones))
+        weights = near.mean(meshdata.group_weights(obj, bones))
         weights = mesh_convert.top_influences(weights, INFLUENCES, 255)
-        _write_groups(new, bones, weights)
+        meshdata.write_groups(new, bones, weights)
         new.parent = arm
         new.matrix_parent_inverse = arm.matrix_world.inverted()
         mod = new.modifiers.new(ARMATURE_MODIFIER, "ARMATURE")

@@ -1,10 +1,12 @@
 """Bulk reads and writes of mesh point attributes with ``foreach_get``/``foreach_set``.
 
-No per-point Python loops anywhere: every function moves whole numpy arrays.
+Every function moves whole numpy arrays; the one per-point loop is the vertex-group read
+(:func:`group_weights`), which bpy offers no bulk access for.
 """
 
 from __future__ import annotations
 
+import bmesh
 import bpy
 import numpy as np
 
@@ -69,3 +71,49 @@ def copy_points(src: bpy.types.Mesh, dst: bpy.types.Mesh, index: np.ndarray) -> 
     for name, (data_type, values) in arrays.items():
         write(dst, name, data_type, values)
     dst.update()
+
+
+def group_weights(obj: bpy.types.Object, names: list[str]) -> np.ndarray:
+    """(N, G) float32 weights of ``obj``'s vertices in its vertex groups ``names``
+    (zero where absent). bpy has no bulk read of vertex-group weights, so this walks
+    the vertices once through bmesh's deform layer (about 0.25 s per 100,000 splats
+    with 3 groups each)."""
+    out = np.zeros((len(obj.data.vertices), len(names)), np.float32)
+    column = {obj.vertex_groups[n].index: j for j, n in enumerate(names) if n in obj.vertex_groups}
+    bm = bmesh.new()
+    try:
+        bm.from_mesh(obj.data)
+        layer = bm.verts.layers.deform.active
+        if layer is None or not column:
+            return out
+        rows, cols, vals = [], [], []
+        for v in bm.verts:
+            for g, w in v[layer].items():
+                j = column.get(g)
+                if j is not None:
+                    rows.append(v.index)
+                    cols.append(j)
+                    vals.append(w)
+    finally:
+        bm.free()
+    out[rows, cols] = vals
+    return out
+
+
+def write_groups(
+    obj: bpy.types.Object, names: list[str], weights: np.ndarray, levels: int = 255
+) -> None:
+    """Vertex groups ``names`` of ``obj`` (replacing groups of those names) from (N, G)
+    ``weights`` quantised to multiples of 1/``levels`` (one ``vertex_group.add`` per group
+    and weight level)."""
+    level = np.rint(np.asarray(weights) * levels).astype(np.int64)
+    for j, name in enumerate(names):
+        old = obj.vertex_groups.get(name)
+        if old is not None:
+            obj.vertex_groups.remove(old)
+        vg = obj.vertex_groups.new(name=name)
+        idx = np.flatnonzero(level[:, j])
+        idx = idx[np.argsort(level[idx, j], kind="stable")]
+        values, starts = np.unique(level[idx, j], return_index=True)
+        for q, run in zip(values, np.split(idx, starts[1:]), strict=True):
+            vg.add(run.tolist(), float(q) / levels, "REPLACE")

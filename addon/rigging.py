@@ -25,7 +25,6 @@ from . import meshdata
 from .axes import matrix_to_quat
 from .bones import Bone, bone_weights, plan_bones, skeleton_bones, skin_matrix
 from .display import MODIFIER, POSE_ATTRIBUTE
-from .game_mesh import group_weights
 from .importer import placement_of, skeleton_of
 from .portable.splatfile import SKIN_SLOTS
 
@@ -92,7 +91,7 @@ def create_armature(
         weights = bone_weights(pos, lab, bones, smooth)
     remove_rig(obj)
     arm = _build_armature(obj, bones)
-    _write_groups(obj, bones, weights)
+    meshdata.write_groups(obj, [b.name for b in bones], weights, LEVELS - 1)
     mod = obj.modifiers.get(ARMATURE_MODIFIER) or obj.modifiers.new(ARMATURE_MODIFIER, "ARMATURE")
     mod.object = arm
     mod.use_vertex_groups = True
@@ -131,18 +130,6 @@ def _build_armature(obj: bpy.types.Object, bones: list[Bone]) -> bpy.types.Objec
     bpy.ops.object.mode_set(mode="OBJECT")
     view_layer.objects.active = previous
     return arm
-
-
-def _write_groups(obj: bpy.types.Object, bones: list[Bone], weights: np.ndarray) -> None:
-    """Bone-named vertex groups holding ``weights`` (N, B), quantised to :data:`LEVELS`."""
-    for j, b in enumerate(bones):
-        vg = obj.vertex_groups.get(b.name)
-        if vg is not None:
-            obj.vertex_groups.remove(vg)
-        vg = obj.vertex_groups.new(name=b.name)
-        level = np.rint(weights[:, j] * (LEVELS - 1)).astype(np.int64)
-        for q in np.unique(level[level > 0]):
-            vg.add(np.flatnonzero(level == q).tolist(), float(q) / (LEVELS - 1), "REPLACE")
 
 
 def remove_rig(obj: bpy.types.Object) -> None:
@@ -294,7 +281,7 @@ def _point_weights(
     cached = _WEIGHTS.get(obj.session_uid)
     if cached is None or cached[0] != key or reread:
         names = [g.name for g in obj.vertex_groups]
-        cached = (key, *_sparse(names, group_weights(obj, names)))
+        cached = (key, *_sparse(names, meshdata.group_weights(obj, names)))
         _WEIGHTS[obj.session_uid] = cached
     return cached[1:]
 

@@ -126,12 +126,12 @@ def test_convert_makes_a_closed_coloured_mesh_with_parts(character, addon):
 
 def test_mesh_is_skinned_and_follows_the_arm(character, addon):
     splats, obj, arm = character
-    game_mesh = _mod(addon, "game_mesh")
+    meshdata = _mod(addon, "meshdata")
     assert obj.parent == arm
     mod = obj.modifiers[0]
     assert mod.type == "ARMATURE" and mod.object == arm
     bones = [b.name for b in arm.data.bones]
-    w = game_mesh.group_weights(obj, bones)
+    w = meshdata.group_weights(obj, bones)
     np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-5)
     assert ((w > 0).sum(1) <= 4).all()
     part = _mod(addon, "meshdata").read(obj.data, "part")
@@ -158,7 +158,7 @@ def test_glb_reimports_as_a_skinned_mesh_that_poses(character, addon, tmp_path):
     import bpy
 
     splats, obj, arm = character
-    game_mesh = _mod(addon, "game_mesh")
+    meshdata = _mod(addon, "meshdata")
     bones = {b.name for b in arm.data.bones}
     out = tmp_path / "character.glb"
     assert bpy.ops.humancrafter.export_game(filepath=str(out)) == {"FINISHED"}
@@ -184,7 +184,7 @@ def test_glb_reimports_as_a_skinned_mesh_that_poses(character, addon, tmp_path):
     assert {b.name for b in new_arm.data.bones} == bones
     groups = [g.name for g in new.vertex_groups]
     assert set(groups) <= bones
-    w = game_mesh.group_weights(new, groups)
+    w = meshdata.group_weights(new, groups)
     np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-3)
     assert len(new.data.color_attributes) == 1
     rest = _evaluated(new)
