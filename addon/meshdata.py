@@ -113,6 +113,8 @@ def write_groups(
             obj.vertex_groups.remove(old)
         vg = obj.vertex_groups.new(name=name)
         idx = np.flatnonzero(level[:, j])
+        if idx.size == 0:  # a bone no splat depends on (a hand of a sleeve-less file...)
+            continue
         idx = idx[np.argsort(level[idx, j], kind="stable")]
         values, starts = np.unique(level[idx, j], return_index=True)
         for q, run in zip(values, np.split(idx, starts[1:]), strict=True):

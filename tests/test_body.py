@@ -250,6 +250,69 @@ def test_appearance_sampling_varies_and_validates():
     assert Appearance.plain().to_json()["top"] == "tshirt"
 
 
+@pytest.mark.parametrize(
+    "look, part",
+    [
+        ({"hat": "cap"}, "Apparel"),
+        ({"hat": "beanie"}, "Apparel"),
+        ({"hat": "brim"}, "Apparel"),
+        ({"held": "handbag", "held_side": "left"}, "Apparel"),
+        ({"held": "shoulder_bag"}, "Apparel"),
+        ({"held": "bottle"}, "Apparel"),
+        ({"held": "phone"}, "Apparel"),
+        ({"top": "tshirt", "jacket": True, "coat": 0.7}, "Apparel"),
+        ({"hair": "afro", "hat": "brim"}, "Hair"),
+    ],
+)
+def test_wardrobe_builds_and_shows(look, part):
+    """Every wardrobe option makes finite primitives and shows its part on the surface."""
+    app = Appearance(**look)
+    prims = build_primitives(BodyParams.neutral(), app)
+    assert torch.isfinite(prims.to_local).all() and torch.isfinite(prims.world_aabb()).all()
+    assert part in _parts(app, 6000)
+
+
+def test_coat_and_belly_change_the_silhouette():
+    """A long coat flares below the hips; a belly pushes the front out."""
+
+    def surface(**look):
+        return sample_surface(BodyParams.neutral(), Appearance(**look), 6000).points
+
+    def knee_width(pts):  # widest point between mid-thigh and the knee
+        return float(pts[(pts[:, 1] < -0.1) & (pts[:, 1] > -0.2), 0].abs().max())
+
+    def belly_front(pts):
+        return float(pts[(pts[:, 1] > 0.0) & (pts[:, 1] < 0.15), 2].max())
+
+    plain = surface()
+    assert knee_width(surface(jacket=True, coat=0.8)) > knee_width(plain) + 0.03
+    assert belly_front(surface(belly=1.0)) > belly_front(plain) + 0.04
+
+
+def test_new_wardrobe_is_sampled():
+    apps = [Appearance.sample(np.random.default_rng(i)) for i in range(300)]
+    assert {a.hat for a in apps} == {"none", "cap", "beanie", "brim"}
+    assert {a.held for a in apps} >= {"handbag", "shoulder_bag", "bottle", "phone"}
+    assert any(a.coat > 0 for a in apps) and any(a.belly > 0 for a in apps)
+    assert any(a.dress and a.materials["top"] == a.materials["bottom"] for a in apps)
+    assert {"print", "logo"} <= {a.materials["top"].pattern for a in apps}
+    assert "afro" in {a.hair for a in apps}
+
+
+def test_logo_and_print():
+    logo = Material("logo", (1, 1, 1), (1, 0, 0), 1 / 0.03, grain=0.0, centre=(0.0, 0.22, 0.06))
+    pr = Material("print", (1, 1, 1), (0, 0, 0), 30.0, grain=0.0)
+    table = MaterialTable.of(Appearance(materials={"top": logo, "bottom": pr}))
+    pts = torch.tensor([[0.0, 0.22, 0.065], [0.0, 0.3, 0.065], [0.0, 0.22, -0.07]])
+    top = albedo(table, torch.full((3,), 4), pts)
+    assert top[0].tolist() == [1, 0, 0]  # the disc on the chest
+    assert top[1].tolist() == [1, 1, 1] and top[2].tolist() == [1, 1, 1]  # off it; the back
+    y = torch.linspace(-0.5, 0.5, 400)
+    grid = torch.stack([torch.zeros_like(y), y, torch.zeros_like(y)], -1)
+    values = set(albedo(table, torch.full((400,), 5), grid)[:, 0].tolist())
+    assert values == {0.0, 1.0}  # sharp-edged, both colours
+
+
 def test_textures():
     table = MaterialTable.of(
         Appearance(
@@ -300,6 +363,30 @@ def test_pose_sampler(kind):
         if kind in ("crouching", "sitting"):
             assert knee_z > hip_z + 0.1  # thighs forward
             assert float(J[ids["head"], 1] - J[ids["left_ankle"], 1]) < 0.85
+        _check_hands(kind, J)
+
+
+def _check_hands(kind: str, J: torch.Tensor) -> None:
+    """The hand poses put the wrists where they say (model units, average body)."""
+    ids = JOINT_IDS
+    lw, rw = J[ids["left_wrist"]], J[ids["right_wrist"]]
+    pelvis, head = J[ids["pelvis"]], J[ids["head"]]
+    if kind == "hands_on_hips":  # at least one wrist at the side of the waist
+        near = [float((w - pelvis)[[0, 1]].abs().sub(torch.tensor([0.115, 0.035])).norm())
+                for w in (lw, rw)]  # fmt: skip
+        assert min(near) < 0.05, near
+    if kind == "hands_in_pockets":
+        assert float(lw[1]) < float(pelvis[1]) + 0.03 and float(rw[1]) < float(pelvis[1]) + 0.03
+        assert 0.05 < float(lw[0]) < 0.16 and -0.16 < float(rw[0]) < -0.05
+    if kind == "hands_clasped":
+        assert float((lw - rw).norm()) < 0.07
+        assert float((lw + rw)[2]) / 2 > float(pelvis[2]) + 0.07  # in front of the body
+    if kind == "hand_to_face":
+        assert min(float((lw - head).norm()), float((rw - head).norm())) < 0.15
+    if kind == "arms_crossed":
+        assert float(lw[0]) < 0.03 and float(rw[0]) > -0.03  # each hand on the other side
+    if kind == "bending":
+        assert float(head[2] - pelvis[2]) > 0.1  # the torso leans forward
 
 
 def test_walking_strides():

@@ -91,6 +91,22 @@ def test_train_resume_is_exact_and_logs(tmp_path, tiny_data):
         train(load_config(cfg_b), log=lambda s: None)
 
 
+def test_fine_tune_starts_from_init(tmp_path, tiny_data, capsys):
+    """``--init`` starts a new run (step 0, fresh optimiser) from another run's weights:
+    with a learning rate of 0 the new run's weights are exactly the old ones."""
+    first = train(load_config(config(tmp_path, tiny_data, "base", 2)), log=lambda s: None)
+    path = config(tmp_path, tiny_data, "tuned", 2, "lr = 0.0\nseed = 9")
+    assert main(["train", "--config", str(path), "--init", str(first)]) == 0
+    a, b = load_file(str(first)), load_file(str(tmp_path / "tuned" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = list(csv.DictReader((tmp_path / "tuned" / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    other = config(tmp_path, tiny_data, "other", 1, "")
+    other.write_text(other.read_text().replace("dim = 32", "dim = 16"))
+    assert main(["train", "--config", str(other), "--init", str(first)]) == 2
+    assert "other model options" in capsys.readouterr().err
+
+
 def test_loss_goes_down_on_one_subject(tmp_path, tiny_data):
     extra = "lr = 3e-3\nseed = 1"
     path = config(tmp_path, tiny_data, "c", 30, extra)

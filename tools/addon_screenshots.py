@@ -74,7 +74,9 @@ def reconstruct(ops, st, photo: Path, keep: Path | None) -> None:
         bpy.ops.humancrafter.export_ply(filepath=str(keep))
 
 
-def setup_scene(engine: str, width: int, height: int) -> bpy.types.Object:
+def setup_scene(
+    engine: str, width: int, height: int, samples: int, threads: int
+) -> bpy.types.Object:
     scene = bpy.context.scene
     cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(cam)
@@ -86,7 +88,9 @@ def setup_scene(engine: str, width: int, height: int) -> bpy.types.Object:
     scene.render.engine = engine
     if engine == "CYCLES":
         scene.cycles.device = "CPU"
-        scene.cycles.samples = 16
+        scene.cycles.samples = samples
+    if threads:
+        scene.render.threads_mode, scene.render.threads = "FIXED", threads
     scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.view_settings.view_transform = "Standard"
     return cam
@@ -130,9 +134,17 @@ def point_bone(rig: bpy.types.Object, name: str, direction: tuple) -> None:
     pb.rotation_quaternion = (pb.rotation_quaternion.to_matrix() @ local).to_quaternion()
 
 
+SHOTS: set[str] = set()
+"""Names (without ``addon_`` and ``.png``) of the shots to render; empty = all."""
+
+
 def render(path: Path) -> None:
+    if SHOTS and path.stem.removeprefix("addon_") not in SHOTS:
+        return
     bpy.context.scene.render.filepath = str(path)
+    t0 = time.perf_counter()
     bpy.ops.render.render(write_still=True)
+    print(f"{path.name}: {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"wrote {path}")
 
 
@@ -145,11 +157,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     parser.add_argument("--engine", default="CYCLES", choices=["CYCLES", "BLENDER_EEVEE"])
     parser.add_argument("--size", type=int, nargs=2, default=(480, 640))
+    parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
+    parser.add_argument("--threads", type=int, default=0, help="render threads (0: all)")
+    parser.add_argument("--shots", nargs="*", default=[], help="only these, e.g. posed mesh")
     parser.add_argument("--keep", type=Path, help="also save the reconstruction here")
     parser.add_argument(
         "--result", type=Path, help="use this splat file instead of reconstructing (no backend)"
     )
     args = parser.parse_args()
+    SHOTS.update(args.shots)
     args.out.mkdir(parents=True, exist_ok=True)
 
     zip_path = build_addon.build(TMP / "dist")
@@ -165,7 +181,7 @@ def main() -> None:
     else:
         reconstruct(ops, st, args.photo, args.keep)
     person = bpy.context.view_layer.objects.active
-    cam = setup_scene(args.engine, *args.size)
+    cam = setup_scene(args.engine, *args.size, args.samples, args.threads)
     frame(cam, [person])
     render(args.out / "addon_rgb.png")
     person.hc_show_part_colours = True
@@ -199,8 +215,17 @@ def main() -> None:
     bpy.context.view_layer.objects.active = person
     bpy.ops.humancrafter.convert_mesh()
     mesh = bpy.context.view_layer.objects.active
+    game_pose = {  # a game-style pose for the skinned mesh: arms forward, a step out
+        ("left_shoulder", "Left_Upper_Arm"): (0.35, -0.9, -0.15),
+        ("right_shoulder", "Right_Upper_Arm"): (-0.35, -0.9, -0.15),
+        ("left_hip", "Left_Upper_Leg"): (0.1, -0.45, -0.9),
+    }
+    for names, direction in game_pose.items():
+        for name in names:
+            if name in rig.pose.bones:
+                point_bone(rig, name, direction)
     person.hide_render = True
-    frame(cam, [mesh])
+    frame(cam, [mesh], margin=1.3)
     render(args.out / "addon_mesh.png")
     person.hide_render = False
     mesh.hide_render = True

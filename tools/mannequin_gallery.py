@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from humancrafter.body.appearance import Appearance
+from humancrafter.body.appearance import Appearance, Material
 from humancrafter.body.mannequin import BodyParams, centred
 from humancrafter.body.poses import POSE_KINDS, sample_pose
 from humancrafter.body.raycast import raycast
 from humancrafter.cameras import orbit_cameras
 from humancrafter.portable.parts import colorize
-from humancrafter.synth import sample_subject
+from humancrafter.synth import photo_like_cameras, sample_subject
 
 HERE = Path(__file__).resolve().parents[1] / "docs" / "images"
 
@@ -43,22 +43,52 @@ def _grid(columns: list[list[np.ndarray]]) -> Image.Image:
     return Image.fromarray(np.concatenate([np.concatenate(col, 0) for col in columns], 1))
 
 
-def outfits(n: int = 8, size: int = 192) -> Image.Image:
-    """Dataset subjects (seed 0) seen from their input view."""
+def outfits(n: int = 8, size: int = 192, first: int = 0) -> Image.Image:
+    """Dataset subjects (seed 0) seen from their input view (the photo-like camera)."""
     cols = []
-    for i in range(n):
+    for i in range(first, first + n):
         s = sample_subject(0, i, 1)
-        out = raycast(
-            s.params,
-            s.appearance,
-            orbit_cameras(s.azimuth_deg, s.elevation_deg, s.radius, width=size, height=size),
-        )
+        out = raycast(s.params, s.appearance, photo_like_cameras(s, size))
         cols.append([_tile(out, 0, "rgb"), _tile(out, 0, "part")])
     return _grid(cols)
 
 
+def wardrobe(size: int = 192) -> Image.Image:
+    """The second wardrobe: a long coat, a cap and a logo, an afro with a belly and a print,
+    a dress and a brimmed hat, a beanie; front, side and labels."""
+    coat = Material("noise", (0.6, 0.45, 0.3), (0.55, 0.4, 0.28), 30.0)
+    looks = [
+        (Appearance(top="tshirt", jacket=True, coat=0.6, bottom="skirt", bottom_length=0.4,
+                    held="handbag", shoes="none", materials={"jacket": coat}), "hands_on_hips"),
+        (Appearance(top="tshirt", hat="cap", held="bottle", held_side="left",
+                    materials={"top": Material("logo", (0.9, 0.9, 0.9), (0.8, 0.1, 0.1), 25.0)}),
+         "hands_in_pockets"),
+        (Appearance(top="tank", hair="afro", bottom="shorts", held="shoulder_bag", belly=1.0,
+                    materials={"top": Material("print", (0.9, 0.8, 0.2), (0.1, 0.3, 0.6), 30.0)}),
+         "arms_crossed"),
+        (Appearance(top="longsleeve", hat="brim", bottom="skirt", dress=True, bottom_length=0.7,
+                    held="phone"), "hand_to_face"),
+        (Appearance(top="longsleeve", hat="beanie", hair="long", jacket=True, coat=0.35),
+         "bending"),
+    ]  # fmt: skip
+    cols = []
+    for i, (app, kind) in enumerate(looks):
+        if app.dress:
+            app.materials["bottom"] = app.materials["top"] = Material(
+                "print", (0.9, 0.3, 0.4), (0.95, 0.9, 0.9), 40.0
+            )
+        pose, _ = sample_pose(np.random.default_rng(i), kind)
+        out = raycast(
+            centred(BodyParams(torch.zeros(10), pose, torch.zeros(3)), app),
+            app,
+            orbit_cameras([20.0, 90.0], 5.0, width=size, height=size),
+        )
+        cols.append([_tile(out, 0, "rgb"), _tile(out, 1, "rgb"), _tile(out, 0, "part")])
+    return _grid(cols)
+
+
 def poses(size: int = 192) -> Image.Image:
-    """One body per pose family, three-quarter view."""
+    """One body per pose family, three-quarter view (two rows of six)."""
     cols = []
     app = Appearance.sample(np.random.default_rng(4))
     for k, kind in enumerate(POSE_KINDS):
@@ -69,7 +99,9 @@ def poses(size: int = 192) -> Image.Image:
             orbit_cameras([30.0], 10.0, width=size, height=size),
         )
         cols.append([_tile(out, 0, "rgb"), _tile(out, 0, "part")])
-    return _grid(cols)
+    half = (len(cols) + 1) // 2
+    rows = [np.asarray(_grid(cols[:half])), np.asarray(_grid(cols[half:]))]
+    return Image.fromarray(np.concatenate(rows, 0))
 
 
 def turntable(size: int = 192) -> Image.Image:
@@ -110,6 +142,7 @@ def main() -> None:
     torch.set_num_threads(1)
     for name, fn in (
         ("outfits", outfits),
+        ("wardrobe", wardrobe),
         ("poses", poses),
         ("turntable", turntable),
         ("face", face),

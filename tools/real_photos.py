@@ -7,7 +7,7 @@ same steps as the ``fast`` mode: photo front-end, body fit, camera, prior, netwo
   colour and in part colours, and the published result from the same 8 views;
 - silhouette IoU of ours against the published splats per view: both turned so the photo
   is seen from azimuth 0 (the published file's photo yaw is found by matching its
-  turntable silhouettes with the photo's mask, as in tests/test_sample_views.py), centred
+  turntable silhouettes with the photo's mask, ``tools/silhouettes.py``), centred
   on their robust bounding box and scaled to the same height;
 - the IoU of our silhouette from the photo's own camera against the photo's person mask.
 
@@ -36,11 +36,12 @@ from humancrafter.portable.parts import PALETTE
 from humancrafter.prior import fit_body
 from humancrafter.render import RenderOutput, render_splats
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from silhouettes import FOV_DEG, RADIUS, best_yaw, photo_mask, square_crop  # noqa: E402
+
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 VIEWS = 8
-SIZE = 192
-FOV = 50.0
-RADIUS = 0.6 / math.tan(math.radians(FOV / 2))
+SIZE = 192  # sheet tile, pixels
 
 
 def normalised(s: splatfile.Splats, yaw_deg: float) -> splatfile.Splats:
@@ -70,22 +71,10 @@ def normalised(s: splatfile.Splats, yaw_deg: float) -> splatfile.Splats:
 
 
 def turntable(s: splatfile.Splats, yaws: list[float]) -> RenderOutput:
-    cams = orbit_cameras(yaws, 0.0, radius=RADIUS, fov_y_deg=FOV, width=SIZE, height=SIZE)
+    cams = orbit_cameras(yaws, 0.0, radius=RADIUS, fov_y_deg=FOV_DEG, width=SIZE, height=SIZE)
     feats = PALETTE[s.part].astype(np.float32) / 255 if s.labelled else None
     with torch.no_grad():
         return render_splats(s, cams, features=feats, backend="cpu")
-
-
-def best_yaw(s: splatfile.Splats, photo: Path) -> float:
-    """The published file's photo yaw (coarse 15-degree search, then 2-degree refinement)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_sample_views import photo_mask, silhouette_ious, square_crop
-
-    target = square_crop(photo_mask(photo))
-    coarse = [float(y) for y in range(0, 360, 15)]
-    centre = coarse[int(silhouette_ious(s, coarse, target).argmax())]
-    fine = [centre + d for d in range(-8, 9, 2)]
-    return fine[int(silhouette_ious(s, fine, target).argmax())] % 360
 
 
 def reconstruct(
@@ -148,7 +137,8 @@ def main() -> int:
         published = splatfile.load(photo.with_suffix(".ply"))
         splats, input_iou, analysis = reconstruct(net, front_end, photo)
         ours = turntable(normalised(splats, 0.0), yaws)
-        theirs = turntable(normalised(published, best_yaw(published, photo)), yaws)
+        yaw, _ = best_yaw(published, square_crop(photo_mask(photo)))
+        theirs = turntable(normalised(published, yaw), yaws)
         a, b = ours.alpha[..., 0].numpy() > 0.5, theirs.alpha[..., 0].numpy() > 0.5
         per_view = [(a[v] & b[v]).sum() / max((a[v] | b[v]).sum(), 1) for v in range(VIEWS)]
         args.out.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,8 @@ def _train(args: argparse.Namespace) -> int:
         overrides.setdefault("train", {})["out"] = str(args.out)
     if args.data is not None:
         overrides.setdefault("data", {})["root"] = str(args.data)
+    if args.init is not None:
+        overrides.setdefault("train", {})["init"] = str(args.init)
     train(load_config(args.config, overrides), resume=args.resume)
     return 0
 
@@ -215,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="override [train] steps")
     p.add_argument("--out", type=Path, help="override [train] out (the run folder)")
     p.add_argument("--data", type=Path, help="override [data] root (a synth folder)")
+    p.add_argument("--init", type=Path, help="override [train] init: fine-tune from a checkpoint")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="network vs prior on held-out synthetic subjects")

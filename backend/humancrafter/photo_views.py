@@ -38,6 +38,19 @@ def turn_y(deg: float) -> torch.Tensor:
     return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
+def turned(cam: Cameras, azimuths_deg: list[float]) -> Cameras:
+    """One camera (found in a view's turned frame) -> one per azimuth, in the model frame of
+    view 0: the camera orbiting the body to azimuth a (degrees), the body seen from it
+    turned by -a about y. ``cam``: 1 camera; returns len(azimuths_deg) cameras."""
+    mats = []
+    for az in azimuths_deg:
+        T = torch.eye(4)
+        T[:3, :3] = turn_y(-az)  # world (view 0) -> this view's frame
+        mats.append(cam.viewmats[0] @ T)
+    n = len(azimuths_deg)
+    return Cameras(torch.stack(mats), cam.Ks[:1].expand(n, 3, 3).clone(), cam.width, cam.height)
+
+
 @dataclass
 class PhotoViews:
     """The views of one person.
@@ -67,10 +80,8 @@ def place_cameras(
             analysis.image.shape[0], fov_deg=NETWORK_FOV_DEG,
         )  # fmt: skip
         cam, iou = fit_photo_camera(local, analysis, init)
-        c = cam.cameras(size)
-        T = torch.eye(4)
-        T[:3, :3] = turn
-        viewmats.append(c.viewmats[0] @ T)
+        c = turned(cam.cameras(size), [az])
+        viewmats.append(c.viewmats[0])
         Ks.append(c.Ks[0])
         ious.append(iou)
     return PhotoViews(Cameras(torch.stack(viewmats), torch.stack(Ks), size, size), ious)

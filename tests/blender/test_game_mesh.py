@@ -245,3 +245,17 @@ def test_export_problems_are_one_sentence(character, tmp_path):
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.humancrafter.export_game(filepath=str(tmp_path / "missing" / "c.glb"))
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".glb", ".fbx", ".obj")]
+
+
+def test_vertex_groups_round_trip_with_an_unused_bone(person, addon):
+    """A bone no splat depends on gets an empty group (the fitted rig of a reconstruction
+    whose hands are hidden in its sleeves failed here once)."""
+    meshdata = _mod(addon, "meshdata")
+    n = len(person.data.vertices)
+    w = np.zeros((n, 2))
+    w[::2, 0] = 1.0
+    w[1::2, 0] = 0.5
+    meshdata.write_groups(person, ["used", "unused"], w)
+    assert person.vertex_groups.get("unused") is not None
+    back = meshdata.group_weights(person, ["used", "unused"])
+    assert np.abs(back - w).max() < 1 / 255 and not back[:, 1].any()

@@ -77,10 +77,20 @@ class Proportions:
         )
 
 
-def add_skin(b: Builder, J: dict[str, torch.Tensor], p: Proportions, mouth_open: bool) -> None:
-    """Add the skin primitives of a body with rest joints ``J`` (name -> (3,))."""
+def add_skin(
+    b: Builder, J: dict[str, torch.Tensor], p: Proportions, mouth_open: bool, belly: float = 0.0
+) -> None:
+    """Add the skin primitives of a body with rest joints ``J`` (name -> (3,)); ``belly``
+    (0-1) adds a rounded belly ("bump", up to a pregnancy's) in front of the stomach."""
     _head(b, J, p, mouth_open)
     _torso(b, J, p)
+    if belly > 0:
+        sc, gt = p.scale, p.torso_girth
+        b.ellipsoid(
+            "bump", "spine1", "Torso", "skin",
+            J["spine1"] + vec(0, -0.01, 0.035 + 0.035 * belly) * sc,
+            vec(0.068 * gt, 0.075 * sc, (0.035 + 0.035 * belly) * gt),
+        )  # fmt: skip
     _arms(b, J, p)
     _legs(b, J, p)
 

@@ -1,10 +1,11 @@
-"""What the mannequin wears and how it is coloured: clothing, hair, shoe and sock layers,
-skin tones and procedural textures.
+"""What the mannequin wears and how it is coloured: clothing, hair, headwear, shoe and sock
+layers, things held or carried, a belly, skin tones and procedural textures.
 
-An :class:`Appearance` names one choice per layer (a top, a bottom, an optional jacket,
-a hair style, shoes, socks) plus one :class:`Material` per material slot. Materials are
-procedural textures evaluated at the REST-pose position of a surface point (so a pattern
-sticks to the body when it moves): solid, stripes, checks or value noise, each with fine
+An :class:`Appearance` names one choice per layer (a top, a bottom, an optional jacket or
+long coat, a hair style, a hat, shoes, socks, a bag or object) plus one :class:`Material`
+per material slot. Materials are procedural textures evaluated at the REST-pose position of
+a surface point (so a pattern sticks to the body when it moves): solid, stripes, checks,
+value noise, a two-colour print, or a plain colour with a logo on the chest, each with fine
 fabric grain. Colours are linear-ish RGB in [0, 1].
 
 Clothing colours are drawn independently of the layer (sometimes close to a skin tone), so a
@@ -32,16 +33,27 @@ MATERIAL_SLOTS: tuple[str, ...] = (
     "sock",
     "teeth",
     "tongue",
+    "hat",
+    "held",
 )
 """Material slots; a primitive's ``material`` index points into this tuple."""
 MATERIAL_IDS: dict[str, int] = {n: i for i, n in enumerate(MATERIAL_SLOTS)}
 
-PATTERNS: tuple[str, ...] = ("solid", "stripes", "checks", "noise")
+PATTERNS: tuple[str, ...] = ("solid", "stripes", "checks", "noise", "print", "logo")
+"""Texture patterns: print = sharp-edged blotches of two colours (florals, camouflage);
+logo = color1 with a disc of color2 on the chest (see :class:`Material`)."""
 
 TOPS: tuple[str, ...] = ("none", "tank", "tshirt", "longsleeve")
 """Upper clothing: none (bare torso), sleeveless, short sleeves, long sleeves."""
 BOTTOMS: tuple[str, ...] = ("shorts", "trousers", "skirt")
-HAIR_STYLES: tuple[str, ...] = ("bald", "buzz", "short", "bob", "long", "ponytail", "bun")
+HAIR_STYLES: tuple[str, ...] = (
+    "bald", "buzz", "short", "bob", "long", "ponytail", "bun", "afro",
+)  # fmt: skip
+HATS: tuple[str, ...] = ("none", "cap", "beanie", "brim")
+"""Headwear (Sapiens: Apparel): none, a baseball cap, a knitted beanie, a wide-brimmed hat."""
+HELD: tuple[str, ...] = ("none", "handbag", "shoulder_bag", "bottle", "phone")
+"""Things carried (Sapiens: Apparel): a bag hanging from a hand, a bag at the hip on a
+shoulder strap, a bottle or a phone in the hand."""
 SHOES: tuple[str, ...] = ("none", "sneakers", "boots")
 SOCKS: tuple[str, ...] = ("none", "ankle", "crew", "knee")
 
@@ -86,6 +98,7 @@ class Material:
         frequency: pattern cycles per model unit (the person is ~1 unit tall).
         direction: (3,) unit vector across which stripes alternate (rest-pose frame).
         grain: amplitude of fine multiplicative noise (fabric grain, skin variation).
+        centre: (3,) rest-pose centre of a logo (on the chest front); radius = 1 / frequency.
     """
 
     pattern: str = "solid"
@@ -94,6 +107,7 @@ class Material:
     frequency: float = 20.0
     direction: tuple[float, float, float] = (0.0, 1.0, 0.0)
     grain: float = 0.04
+    centre: tuple[float, float, float] = (0.0, 0.24, 0.06)
 
 
 @dataclass
@@ -105,9 +119,15 @@ class Appearance:
         hem: height of the top's hem, model units relative to the hip joints' height.
         bottom: one of :data:`BOTTOMS`. bottom_length: fraction of the leg covered by shorts
             (of the thigh) or a skirt (of hip-to-ankle).
-        jacket: an open jacket (Apparel) over the top.
-        hair: one of :data:`HAIR_STYLES`.
+        jacket: an open jacket (Apparel) over the top. coat: how far the jacket reaches
+            down the legs, as a fraction of hip-to-ankle (0 = a jacket ending at the hips; 0.3-0.8
+            = a long coat).
+        hair: one of :data:`HAIR_STYLES`. hat: one of :data:`HATS`.
         shoes: one of :data:`SHOES`. socks: one of :data:`SOCKS`.
+        held: one of :data:`HELD`; held_side: the hand (or hip) that holds it, left/right.
+        belly: 0 = none, up to 1 = a pregnancy-sized belly (skin, Torso; clothes cover it).
+        dress: the top and a skirt share one material (a dress; still labelled Upper and
+            Lower_Clothing above and below the waist).
         mouth_open: lips apart, showing teeth and tongue.
         materials: one :class:`Material` per name in :data:`MATERIAL_SLOTS`.
     """
@@ -118,9 +138,15 @@ class Appearance:
     bottom: str = "trousers"
     bottom_length: float = 0.6
     jacket: bool = False
+    coat: float = 0.0
     hair: str = "short"
+    hat: str = "none"
     shoes: str = "sneakers"
     socks: str = "none"
+    held: str = "none"
+    held_side: str = "right"
+    belly: float = 0.0
+    dress: bool = False
     mouth_open: bool = False
     materials: dict[str, Material] = field(default_factory=dict)
 
@@ -129,8 +155,11 @@ class Appearance:
             ("top", TOPS),
             ("bottom", BOTTOMS),
             ("hair", HAIR_STYLES),
+            ("hat", HATS),
             ("shoes", SHOES),
             ("socks", SOCKS),
+            ("held", HELD),
+            ("held_side", ("left", "right")),
         ):
             if getattr(self, name) not in options:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; one of {options}")
@@ -161,24 +190,40 @@ class Appearance:
             "skin": _skin(rng),
             "hair": _hair(rng),
             "eye": Material("solid", (0.08, 0.05, 0.04), grain=0.02),
-            "top": _fabric(rng),
+            "top": _fabric(rng, logo=True),
             "bottom": _fabric(rng),
             "jacket": _fabric(rng),
             "shoe": _fabric(rng),
             "sock": _fabric(rng),
+            "hat": _fabric(rng),
+            "held": _fabric(rng),
         }
         materials["lips"] = _lips(materials["skin"].color1, rng)
+        jacket = bool(rng.random() < 0.28) and top != "none"
+        # The draws of the first wardrobe come first, so that they keep their order.
+        sleeve, hem = float(rng.uniform(0.3, 0.75)), float(rng.uniform(-0.04, 0.06))
+        hair = str(rng.choice(HAIR_STYLES, p=[0.06, 0.1, 0.24, 0.15, 0.19, 0.13, 0.08, 0.05]))
+        mouth_open = bool(rng.random() < 0.3)
+        dress = bottom == "skirt" and top != "none" and rng.random() < 0.5
+        if dress:
+            materials["bottom"] = materials["top"]
         return Appearance(
             top=top,
-            sleeve=float(rng.uniform(0.3, 0.75)),
-            hem=float(rng.uniform(-0.04, 0.06)),
+            sleeve=sleeve,
+            hem=hem,
             bottom=bottom,
             bottom_length=length,
-            jacket=bool(rng.random() < 0.25) and top != "none",
-            hair=str(rng.choice(HAIR_STYLES, p=[0.06, 0.1, 0.26, 0.16, 0.2, 0.14, 0.08])),
+            jacket=jacket,
+            coat=float(rng.uniform(0.3, 0.8)) if jacket and rng.random() < 0.4 else 0.0,
+            hair=hair,
+            hat=str(rng.choice(HATS, p=[0.8, 0.08, 0.06, 0.06])),
             shoes=shoes,
             socks=socks,
-            mouth_open=bool(rng.random() < 0.3),
+            held=str(rng.choice(HELD, p=[0.68, 0.12, 0.1, 0.05, 0.05])),
+            held_side=str(rng.choice(["left", "right"])),
+            belly=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.12 else 0.0,
+            dress=dress,
+            mouth_open=mouth_open,
             materials=materials,
         )
 
@@ -193,6 +238,7 @@ class Appearance:
                 "frequency": round(float(m.frequency), 3),
                 "direction": [round(float(c), 4) for c in m.direction],
                 "grain": round(float(m.grain), 4),
+                "centre": [round(float(c), 4) for c in m.centre],
             }
             for k, m in self.materials.items()
         }
@@ -213,6 +259,8 @@ def _plain_materials() -> dict[str, Material]:
         "sock": Material("solid", (0.85, 0.85, 0.85)),
         "teeth": Material("solid", (0.93, 0.91, 0.84), grain=0.02),
         "tongue": Material("solid", (0.78, 0.36, 0.38), grain=0.03),
+        "hat": Material("solid", (0.2, 0.2, 0.22)),
+        "held": Material("solid", (0.3, 0.2, 0.12)),
     }
 
 
@@ -255,9 +303,15 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def _fabric(rng: np.random.Generator) -> Material:
-    pattern = str(rng.choice(PATTERNS, p=[0.4, 0.2, 0.15, 0.25]))
+def _fabric(rng: np.random.Generator, logo: bool = False) -> Material:
+    """A random fabric; ``logo``: the slot may carry a chest logo (tops only)."""
+    p = [0.32, 0.16, 0.12, 0.2, 0.1, 0.1] if logo else [0.36, 0.18, 0.13, 0.22, 0.11, 0.0]
+    pattern = str(rng.choice(PATTERNS, p=p))
     c1 = _colour(rng)
+    if pattern == "logo":
+        centre = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(0.2, 0.26)), 0.06)
+        radius = float(rng.uniform(0.02, 0.05))
+        return Material("logo", _t(c1), _t(_colour(rng)), 1 / radius, centre=centre)
     if pattern == "noise":
         c2 = np.clip(c1 * rng.uniform(0.6, 1.4) + rng.normal(0, 0.05, 3), 0, 1)
     else:
@@ -268,7 +322,7 @@ def _fabric(rng: np.random.Generator) -> Material:
         if rng.random() < 0.6
         else (math.cos(theta), math.sin(theta), 0.0)  # vertical or diagonal stripes
     )
-    freq = float(rng.uniform(8, 40) if pattern != "noise" else rng.uniform(10, 60))
+    freq = float(rng.uniform(8, 40) if pattern not in ("noise", "print") else rng.uniform(10, 60))
     return Material(pattern, _t(c1), _t(c2), freq, direction, float(rng.uniform(0.02, 0.1)))
 
 
@@ -278,12 +332,14 @@ def _t(c: np.ndarray) -> tuple[float, float, float]:
 
 @dataclass
 class MaterialTable:
-    """Materials of one appearance as tensors, indexed by material slot (M = 9).
+    """Materials of one appearance as tensors, indexed by material slot
+    (M = len(:data:`MATERIAL_SLOTS`)).
 
     Attributes:
         pattern: (M,) int64 index into :data:`PATTERNS`.
         color1, color2: (M, 3) float32.
         frequency: (M,) float32. direction: (M, 3) float32. grain: (M,) float32.
+        centre: (M, 3) float32 logo centres.
     """
 
     pattern: torch.Tensor
@@ -292,6 +348,7 @@ class MaterialTable:
     frequency: torch.Tensor
     direction: torch.Tensor
     grain: torch.Tensor
+    centre: torch.Tensor
 
     @staticmethod
     def of(appearance: Appearance) -> MaterialTable:
@@ -306,6 +363,7 @@ class MaterialTable:
                 torch.tensor([m.direction for m in ms], dtype=f32), dim=-1
             ),
             grain=torch.tensor([m.grain for m in ms], dtype=f32),
+            centre=torch.tensor([m.centre for m in ms], dtype=f32),
         )
 
 
@@ -351,11 +409,17 @@ def albedo(table: MaterialTable, material: torch.Tensor, p_rest: torch.Tensor) -
     t = torch.where(pat == 1, stripes.to(t.dtype), t)
     checks = torch.floor(q + 0.5).sum(-1).remainder(2) > 0.5
     t = torch.where(pat == 2, checks.to(t.dtype), t)
-    noisy = (pat == 3).nonzero()[:, 0]
+    noisy = ((pat == 3) | (pat == 4)).nonzero()[:, 0]
     if noisy.numel():  # two octaves of value noise, only where a material asks for it
         qn = q[noisy]
         noise = 0.65 * value_noise(qn) + 0.35 * value_noise(qn * 2.3 + 17.0)
-        t[noisy] = ((noise - 0.5) * 2.0 + 0.5).clamp(0, 1)
+        soft = ((noise - 0.5) * 2.0 + 0.5).clamp(0, 1)
+        t[noisy] = torch.where(pat[noisy] == 4, (noise > 0.5).to(t.dtype), soft)  # print: sharp
+    logo = (pat == 5).nonzero()[:, 0]
+    if logo.numel():  # a disc on the front of the chest (rest pose: facing +z)
+        d = p_rest[logo] - table.centre[material[logo]]
+        inside = (d[:, 0].square() + d[:, 1].square()).sqrt() * table.frequency[material[logo]]
+        t[logo] = ((inside < 1) & (d[:, 2] > -0.04)).to(t.dtype)
     base = c1 + (c2 - c1) * t[:, None]
     # Fabric grain / skin pores: white noise on a lattice finer than a 256-pixel view resolves.
     grain = (

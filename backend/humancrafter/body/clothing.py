@@ -1,5 +1,6 @@
-"""What the mannequin wears: socks, shoes, bottoms, tops, an open jacket and hair, as covers
-over the skin of :mod:`.anatomy` (see :meth:`.builder.Builder.cover`), chosen by an
+"""What the mannequin wears and carries: socks, shoes, bottoms, tops, an open jacket or long
+coat, hair, hats, and a bag or object in the hand, mostly as covers over the skin of
+:mod:`.anatomy` (see :meth:`.builder.Builder.cover`), chosen by an
 :class:`~.appearance.Appearance`.
 
 A cover is named ``<layer>:<skin primitive>`` and inflates that primitive by an offset
@@ -15,7 +16,7 @@ import torch
 
 from .anatomy import SIDES, Proportions
 from .appearance import Appearance
-from .builder import Builder, Plane, across, keep_above, keep_below, keep_side, vec
+from .builder import Builder, Plane, across, frame_along, keep_above, keep_below, keep_side, vec
 
 
 @dataclass
@@ -32,13 +33,18 @@ class _Layer:
 
 
 def dress(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions) -> None:
-    """Add the sock, shoe, bottom, top, jacket and hair covers of ``app``, in that order."""
+    """Add the sock, shoe, bottom, top, jacket (or coat), hair, hat and carried things of
+    ``app``, in that order."""
     _socks_and_shoes(b, J, app, p)
     _bottom(b, J, app, p)
     _top(b, J, app, p)
     if app.jacket:
         _jacket(b, J, p)
+        if app.coat > 0:
+            _coat_skirt(b, J, app, p)
     _hair(b, J, app, p)
+    _hat(b, J, app, p)
+    _held(b, J, app, p)
 
 
 def _socks_and_shoes(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions):
@@ -78,6 +84,8 @@ def _bottom(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proporti
     for src in ("left_glute", "right_glute"):
         bottom.cover(src, 0.008)
     bottom.cover("belly", 0.008, [waist])
+    if "bump" in b.specs:
+        bottom.cover("bump", 0.008, [waist])
     if app.bottom == "skirt":
         length = app.bottom_length * (hip_y - J["left_ankle"][1])
         r_top = 0.108 * (J["left_hip"][0] / 0.052) * sc
@@ -110,6 +118,8 @@ def _top(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions
     top = _Layer(b, "top", "Upper_Clothing")
     top.cover("torso", 0.008, [neckline, hem])
     top.cover("belly", 0.01, [hem])
+    if "bump" in b.specs:
+        top.cover("bump", 0.01, [hem])
     for src in ("pelvis", "left_glute", "right_glute"):
         top.cover(src, 0.012, [hem])
     for side, sg in SIDES:
@@ -139,7 +149,8 @@ def _jacket(b: Builder, J: dict[str, torch.Tensor], p: Proportions) -> None:
     front = keep_side((0.0, 0.0, -1.0), vec(0, 0, 0.0))
     collar = keep_below(J["neck"][1] + 0.0 * sc)
     jacket = _Layer(b, "jacket", "Apparel")
-    for src in ("torso", "belly", "pelvis", "left_glute", "right_glute"):
+    skin = ("torso", "belly", "bump", "pelvis", "left_glute", "right_glute")
+    for src in (s for s in skin if s in b.specs):
         extra: list[Plane] = [collar] if src == "torso" else [hem]
         jacket.cover(src, 0.022, [back, *extra], name=f"jacket:{src}:back")
         for side, sg in SIDES:
@@ -155,6 +166,30 @@ def _jacket(b: Builder, J: dict[str, torch.Tensor], p: Proportions) -> None:
         jacket.cover(f"{side}_deltoid", 0.018)
         jacket.cover(f"{side}_upper_arm", 0.019)
         jacket.cover(f"{side}_lower_arm", 0.017, [across(El, Wr, 0.9)])
+
+
+def _coat_skirt(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions):
+    """The part of a long coat below the hips (Apparel): a flared cone around both legs from
+    the hips to ``app.coat`` of the way to the ankles, open at the front."""
+    sc = p.scale
+    hip_y = J["left_hip"][1]
+    waist_y = J["pelvis"][1] + 0.05 * sc
+    bottom_y = hip_y - app.coat * (hip_y - J["left_ankle"][1])
+    # wider and more flared than any skirt (see _bottom), so a skirt stays inside
+    r_top = 0.115 * (J["left_hip"][0] / 0.052) * sc
+    r_bot = r_top + (0.05 + 0.12 * app.coat) * sc
+    a, e = vec(0, waist_y + 0.01, -0.012), vec(0, bottom_y - 0.05, -0.012)
+    hem = keep_above(bottom_y)
+    for name, planes in (
+        ("back", [hem, keep_side((0.0, 0.0, 1.0), vec(0, 0, 0.003))]),
+        *(
+            (side, [hem, keep_side((0.0, 0.0, -1.0), vec(0, 0, 0.0)),
+                    keep_side((-sg, 0.0, 0.0), vec(sg * 0.018 * sc, 0, 0))])
+            for side, sg in SIDES
+        ),
+    ):  # fmt: skip
+        b.cone(f"jacket:coat:{name}", "pelvis", "Apparel", "jacket", a, e, r_top, r_bot, ez=0.85)
+        b.specs[f"jacket:coat:{name}"].planes = planes
 
 
 HAIR_THICKNESS = {"buzz": 0.003, "short": 0.008}
@@ -186,8 +221,81 @@ def _hair(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportion
             "hair:ponytail", "head", "Hair", "hair",
             H + hs * vec(0, 0.045, -0.062), H + hs * vec(0, -0.09, -0.085), 0.018 * hs, 0.009 * hs,
         )  # fmt: skip
+    elif app.hair == "afro":  # a big rounded volume, open over the face
+        b.ellipsoid(
+            "hair:afro", "head", "Hair", "hair",
+            H + hs * vec(0, 0.045, -0.018), hs * vec(0.085, 0.078, 0.08),
+        )  # fmt: skip
+        b.specs["hair:afro"].planes = [keep_side((0.0, -0.55, 0.85), H + hs * vec(0, 0.03, 0.02))]
     elif app.hair == "bun":
         b.ellipsoid(
             "hair:bun", "head", "Hair", "hair",
             H + hs * vec(0, 0.075, -0.055), hs * vec(0.03, 0.028, 0.03),
+        )  # fmt: skip
+
+
+def _hat(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions) -> None:
+    """A cap, beanie or brimmed hat (Apparel) over the cranium and hair."""
+    if app.hat == "none":
+        return
+    H = J["head"]
+    hs = b.specs["cranium"].scale[1] / 0.06
+    volume = 0.028 if app.hair == "afro" else 0.0  # a hat sits on top of a big afro
+    band = keep_side((0.0, -1.0, 0.25 if app.hat == "cap" else 0.45), H + hs * vec(0, 0.04, 0))
+    offset = (0.014 + volume) * hs
+    b.cover("cranium", "hat:crown", "Apparel", "hat", offset, [band])
+    if app.hat == "beanie":
+        b.ellipsoid(
+            "hat:top", "head", "Apparel", "hat",
+            H + hs * vec(0, 0.06 + volume, -0.01), hs * vec(0.05 + volume, 0.045, 0.055 + volume),
+        )  # fmt: skip
+    elif app.hat == "cap":  # a visor in front, tipped down a little
+        b.ellipsoid(
+            "hat:visor", "head", "Apparel", "hat",
+            H + hs * vec(0, 0.048 + volume, 0.065 + volume), hs * vec(0.048, 0.005, 0.04),
+            frame_along(vec(0, 1.0, 0.25), vec(0, 0, 1.0)),
+        )  # fmt: skip
+        b.specs["hat:visor"].planes = [keep_side((0.0, 0.0, -1.0), H + hs * vec(0, 0, 0.02))]
+    else:  # a wide brim all round
+        b.ellipsoid(
+            "hat:brim", "head", "Apparel", "hat",
+            H + hs * vec(0, 0.04 + volume, -0.008), hs * vec(0.115, 0.006, 0.115),
+        )  # fmt: skip
+
+
+def _held(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions) -> None:
+    """A bag or object (Apparel) in ``app.held_side``'s hand, or at that hip on a strap.
+
+    Placed in the rest pose, where the arm points along +-x with the palm down (-y): what
+    hangs from a hand lies along the arm beyond the fingers and flat in y, so it hangs at
+    the side when the arm is down.
+    """
+    if app.held == "none":
+        return
+    sc = p.scale
+    side = app.held_side
+    sg = 1.0 if side == "left" else -1.0
+    Wr = J[f"{side}_wrist"]
+    if app.held == "handbag":
+        b.ellipsoid(
+            "held:bag", f"{side}_hand", "Apparel", "held",
+            Wr + sc * vec(sg * 0.2, -0.01, 0.0), sc * vec(0.085, 0.03, 0.11),
+        )  # fmt: skip
+    elif app.held == "shoulder_bag":
+        hip = J[f"{side}_hip"]
+        b.ellipsoid(
+            "held:bag", "pelvis", "Apparel", "held",
+            vec(sg * (abs(float(hip[0])) + 0.1 * sc), hip[1] + 0.02 * sc, 0.01),
+            sc * vec(0.03, 0.075, 0.1),
+        )  # fmt: skip
+    elif app.held == "bottle":  # upright in the fist (along z in the rest pose)
+        b.cone(
+            "held:bottle", f"{side}_hand", "Apparel", "held",
+            Wr + sc * vec(sg * 0.07, -0.012, -0.07), Wr + sc * vec(sg * 0.07, -0.012, 0.1),
+            0.02 * sc, 0.017 * sc, hint=(0.0, 1.0, 0.0),
+        )  # fmt: skip
+    else:  # a phone flat in the palm
+        b.ellipsoid(
+            "held:phone", f"{side}_hand", "Apparel", "held",
+            Wr + sc * vec(sg * 0.075, -0.02, 0.0), sc * vec(0.04, 0.005, 0.021),
         )  # fmt: skip

@@ -16,7 +16,8 @@ This module is the mannequin's front door (import from here); the pieces are:
 - :mod:`.primitives`: the primitive solid and :class:`Primitives`, a posed set of them;
 - :mod:`.builder`: rest-pose primitive specs, covers, cutting half-spaces and posing;
 - :mod:`.anatomy`: the skin (head, torso, arms, legs) as tables and calls on the builder;
-- :mod:`.clothing`: socks, shoes, bottoms, tops, jacket and hair as covers;
+- :mod:`.clothing`: socks, shoes, bottoms, tops, jacket or coat, hair, hats and carried
+  things as covers and primitives;
 - :mod:`.surface`: sampling the outermost surface;
 - :mod:`.appearance`: outfit choices and procedural textures; :mod:`.skeleton`: joints,
   kinematics and the shape parameters.
@@ -61,7 +62,7 @@ def rest_specs(shape: torch.Tensor, app: Appearance) -> tuple[list[Spec], torch.
     J = {n: rest[i] for n, i in JOINT_IDS.items()}
     p = Proportions.of(shape, rest)
     b = Builder()
-    add_skin(b, J, p, app.mouth_open)
+    add_skin(b, J, p, app.mouth_open, app.belly)
     dress(b, J, app, p)
     return b.visible(), rest
 

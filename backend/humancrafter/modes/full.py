@@ -118,7 +118,7 @@ class FullRunner(_NetworkRunner):
         from ..body.raycast import raycast_primitives
         from ..body.skinning import rig_to_body
         from ..model.predict import predict_splats
-        from ..photo_views import output_size, place_cameras, views_from_images
+        from ..photo_views import output_size, place_cameras, turned, views_from_images
         from ..prior import fit_body
         from ..sv3d import generate_orbit, orbit_azimuths
 
@@ -145,7 +145,7 @@ class FullRunner(_NetworkRunner):
         sv3d = self.generator()
         R = sv3d.resolution
         azimuths = orbit_azimuths(sv3d.num_frames)
-        orbit = _turned(cam0, azimuths).resized(R, R)
+        orbit = turned(cam0, azimuths).resized(R, R)
         with torch.no_grad():
             ray = raycast_primitives(build_primitives(params, Appearance.plain()), orbit)
         guide = _clay(ray.normal, ray.depth > 0, orbit)  # (F, 3, R, R)
@@ -170,7 +170,7 @@ class FullRunner(_NetworkRunner):
             ((1 - frames[k].min(0).values > WHITE_THRESHOLD) & (body[k] > 0)).float().numpy()
             for k in picks
         ]
-        views = _turned(cam0, [0.0] + [azimuths[k] for k in picks])
+        views = turned(cam0, [0.0] + [azimuths[k] for k in picks])
         net = self.network()
         size = net.opt.image_size
         all_images, all_masks = [photo, *gen_images], [analysis.mask, *gen_masks]
@@ -206,23 +206,6 @@ def _unet_width(sv3d_dir: Path) -> int:
         return int(config["block_out_channels"][0])
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
-
-
-def _turned(cam0: Cameras, azimuths: list[float]) -> Cameras:
-    """The photo's camera (1 camera) orbiting the body: one camera per azimuth (degrees),
-    as :func:`humancrafter.photo_views.place_cameras` places the views of a sheet."""
-    import torch
-
-    from ..cameras import Cameras
-    from ..photo_views import turn_y
-
-    mats = []
-    for az in azimuths:
-        T = torch.eye(4)
-        T[:3, :3] = turn_y(-az)
-        mats.append(cam0.viewmats[0] @ T)
-    n = len(azimuths)
-    return Cameras(torch.stack(mats), cam0.Ks.expand(n, 3, 3).clone(), cam0.width, cam0.height)
 
 
 def _clay(normal: torch.Tensor, hit: torch.Tensor, cams: Cameras) -> torch.Tensor:

@@ -51,6 +51,7 @@ class TrainOptions:
     lpips_weights: str = ""  # a local LPIPS state dict; empty = LPIPS off (one warning)
     threads: int = 0  # torch CPU threads (0 = torch's default)
     weights: str = ""  # weights folder (docs/weights.md) for DINOv2; "" = $HUMANCRAFTER_WEIGHTS
+    init: str = ""  # fine-tune: start from this checkpoint's weights (same model options)
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,10 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
         start_step = int(state["step"])
     elif model_path.exists() and rank == 0:
         raise ValueError(f"{out} already holds a run; use --resume, or choose another [train] out")
+    elif cfg.train.init:  # fine-tuning: the weights of another run, a fresh optimiser and step 0
+        net, _ = load_model(cfg.train.init, semantic_encoder=teacher)
+        if net.opt != cfg.model:
+            raise ValueError(f"{cfg.train.init} has other model options than the config")
     net = net.to(device).train()
     params = [p for p in net.parameters() if p.requires_grad]
     if distill is not None:
