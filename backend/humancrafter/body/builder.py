@@ -63,24 +63,26 @@ class Builder:
     def __init__(self) -> None:
         self.specs: dict[str, Spec] = {}
 
-    def ellipsoid(self, name, bone, part, mat, centre, radii, frame=None) -> None:
+    def ellipsoid(self, name, bone, part, mat, centre, radii, frame=None, planes=()) -> None:
         """An ellipsoid with ``radii`` (3,) along the columns of ``frame`` (default: the
-        world axes) around ``centre``, moving with joint ``bone``."""
+        world axes) around ``centre``, moving with joint ``bone``, cut by ``planes``."""
         frame = torch.eye(3) if frame is None else frame
         self.specs[name] = Spec(
             name, JOINT_IDS[bone], PART_IDS[part], MATERIAL_IDS[mat], frame, radii, centre,
-            torch.tensor(0.0), torch.tensor(1.0), torch.tensor(1.0),
+            torch.tensor(0.0), torch.tensor(1.0), torch.tensor(1.0), list(planes),
         )  # fmt: skip
 
-    def cone(self, name, bone, part, mat, a, b, ra, rb, hint=(0.0, 0.0, 1.0), ex=1.0, ez=1.0):
+    def cone(
+        self, name, bone, part, mat, a, b, ra, rb, hint=(0.0, 0.0, 1.0), ex=1.0, ez=1.0, planes=()
+    ) -> None:
         """A round cone from ``a`` (radius ``ra``) to ``b`` (radius ``rb``), its cross-section
         stretched by ``ex`` and ``ez`` (local x towards ``hint`` x the axis, z towards
-        ``hint``), moving with joint ``bone``."""
+        ``hint``), moving with joint ``bone``, cut by ``planes``."""
         d = b - a
         frame = frame_along(d, torch.tensor(hint, dtype=torch.float32))
         self.specs[name] = Spec(
             name, JOINT_IDS[bone], PART_IDS[part], MATERIAL_IDS[mat], frame, vec(ex, 1.0, ez),
-            a, d.norm(), torch.as_tensor(ra), torch.as_tensor(rb),
+            a, d.norm(), torch.as_tensor(ra), torch.as_tensor(rb), list(planes),
         )  # fmt: skip
 
     def cover(self, src, name, part, mat, offset, planes=(), hide=False) -> None:

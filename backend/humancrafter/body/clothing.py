@@ -94,8 +94,8 @@ def _bottom(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proporti
         b.cone(
             "skirt", "pelvis", "Lower_Clothing", "bottom",
             vec(0, waist_y + 0.02, -0.01), vec(0, bottom_y - 0.05, -0.01), r_top, r_bot, ez=0.8,
+            planes=[waist, keep_above(bottom_y)],
         )  # fmt: skip
-        b.specs["skirt"].planes = [waist, keep_above(bottom_y)]
         return
     for side, _ in SIDES:
         Hp, Kn, An = J[f"{side}_hip"], J[f"{side}_knee"], J[f"{side}_ankle"]
@@ -188,8 +188,8 @@ def _coat_skirt(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Prop
             for side, sg in SIDES
         ),
     ):  # fmt: skip
-        b.cone(f"jacket:coat:{name}", "pelvis", "Apparel", "jacket", a, e, r_top, r_bot, ez=0.85)
-        b.specs[f"jacket:coat:{name}"].planes = planes
+        b.cone(f"jacket:coat:{name}", "pelvis", "Apparel", "jacket", a, e, r_top, r_bot, ez=0.85,
+               planes=planes)  # fmt: skip
 
 
 HAIR_THICKNESS = {"buzz": 0.003, "short": 0.008}
@@ -211,11 +211,9 @@ def _hair(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportion
             "hair:volume", "head", "Hair", "hair",
             H + hs * vec(0, low + 0.01, -0.02 if app.hair == "long" else -0.012),
             H + hs * vec(0, 0.033, -0.008), hs * 0.054, hs * 0.062, ez=1.1,
+            planes=[keep_side((0.0, 0.0, 1.0), H + hs * vec(0, 0, 0.018)),
+                    keep_above(H[1] + hs * low)],
         )  # fmt: skip
-        b.specs["hair:volume"].planes = [
-            keep_side((0.0, 0.0, 1.0), H + hs * vec(0, 0, 0.018)),
-            keep_above(H[1] + hs * low),
-        ]
     elif app.hair == "ponytail":
         b.cone(
             "hair:ponytail", "head", "Hair", "hair",
@@ -225,8 +223,8 @@ def _hair(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportion
         b.ellipsoid(
             "hair:afro", "head", "Hair", "hair",
             H + hs * vec(0, 0.045, -0.018), hs * vec(0.085, 0.078, 0.08),
+            planes=[keep_side((0.0, -0.55, 0.85), H + hs * vec(0, 0.03, 0.02))],
         )  # fmt: skip
-        b.specs["hair:afro"].planes = [keep_side((0.0, -0.55, 0.85), H + hs * vec(0, 0.03, 0.02))]
     elif app.hair == "bun":
         b.ellipsoid(
             "hair:bun", "head", "Hair", "hair",
@@ -254,8 +252,8 @@ def _hat(b: Builder, J: dict[str, torch.Tensor], app: Appearance, p: Proportions
             "hat:visor", "head", "Apparel", "hat",
             H + hs * vec(0, 0.048 + volume, 0.065 + volume), hs * vec(0.048, 0.005, 0.04),
             frame_along(vec(0, 1.0, 0.25), vec(0, 0, 1.0)),
+            planes=[keep_side((0.0, 0.0, -1.0), H + hs * vec(0, 0, 0.02))],
         )  # fmt: skip
-        b.specs["hat:visor"].planes = [keep_side((0.0, 0.0, -1.0), H + hs * vec(0, 0, 0.02))]
     else:  # a wide brim all round
         b.ellipsoid(
             "hat:brim", "head", "Apparel", "hat",

@@ -123,6 +123,15 @@ def _batches(
         epoch, offset = epoch + 1, 0
 
 
+def _weights_of(path: str | Path, cfg: Config, teacher: torch.nn.Module | None) -> HumanCrafterNet:
+    """The network saved at ``path`` (a run's own checkpoint, or one to fine-tune from),
+    refused when it was trained with other model options than ``cfg``."""
+    net, _ = load_model(path, semantic_encoder=teacher)
+    if net.opt != cfg.model:
+        raise ValueError(f"{path} was trained with other model options than the config")
+    return net
+
+
 def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print) -> Path:
     """Run (or resume) the training described by ``cfg``; returns the checkpoint path."""
     from tqdm import tqdm
@@ -146,17 +155,13 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
     if resume:
         if not model_path.is_file() or not state_path.is_file():
             raise ValueError(f"nothing to resume in {out}: no model.safetensors and state.pt")
-        net, info = load_model(model_path, semantic_encoder=teacher)
-        if net.opt != cfg.model:
-            raise ValueError(f"{model_path} was trained with other model options than the config")
+        net = _weights_of(model_path, cfg, teacher)
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         start_step = int(state["step"])
     elif model_path.exists() and rank == 0:
         raise ValueError(f"{out} already holds a run; use --resume, or choose another [train] out")
     elif cfg.train.init:  # fine-tuning: the weights of another run, a fresh optimiser and step 0
-        net, _ = load_model(cfg.train.init, semantic_encoder=teacher)
-        if net.opt != cfg.model:
-            raise ValueError(f"{cfg.train.init} has other model options than the config")
+        net = _weights_of(cfg.train.init, cfg, teacher)
     net = net.to(device).train()
     params = [p for p in net.parameters() if p.requires_grad]
     if distill is not None:
