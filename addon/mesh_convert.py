@@ -7,21 +7,24 @@ every argument).
 The surface (:func:`splat_surface`):
 
 1. **Density.** Every splat with opacity ``alpha`` and largest standard deviation
-   ``sigma`` adds ``alpha * exp(-d² / 2s²)`` to the points of a regular grid of spacing
-   ``voxel``, with ``s = max(sigma, voxel / 2)`` (so that a splat smaller than a voxel
-   still reaches the grid) and at most 3 voxels.
-2. **Solid.** Grid points with density above ``threshold`` times the median density at
-   the splats' own grid points are the splat shell (relative, so the surface keeps its
-   place, about a kernel width outside the splat centres, whatever the number of
-   splats). The
-   shell is a hollow skin, so the inside is filled: the outside is the part of the grid
-   connected to the border without crossing the shell grown by ``close`` voxels, grown
-   back by ``close`` voxels (a morphological closing, which also seals gaps in the
-   shell up to about ``2 * close`` voxels wide); the solid is everything else.
-3. **Field.** The density divided by that level, raised to 1.5 where the solid has
-   no shell (the filled inside and the sealed gaps): its level 1 is the solid's
-   boundary, placed between grid points by the density itself where the shell faces
-   the outside (smooth, not a voxel staircase).
+   ``sigma`` adds an optical density ``c * exp(-d² / 2s²)`` (per metre) to the points
+   of a regular grid of spacing ``voxel``, with ``s = max(sigma, voxel / 2)`` (so that
+   a splat smaller than a voxel still reaches the grid) and at most 3 voxels, and
+   ``c = -ln(1 - alpha) / (sqrt(2 pi) s)``: a ray through the splat's centre is dimmed
+   by ``alpha``, as the renderer draws it.
+2. **Solid.** The depth seen from outside at a grid point is the least optical depth
+   of the six axis-aligned rays from the grid's border to it. Points seen through more
+   than ``opacity`` (depth ``-ln(1 - opacity)``) are the splat solid: the surface is
+   where the splats have become that opaque, whatever their number and however the
+   opacity is shared among them (a network's many faint splats or a fitted sample's
+   few opaque ones). A hollow skin is filled, since its inside is seen only through
+   the skin. Gaps are sealed: the outside is the part of the grid connected to the
+   border without crossing the solid grown by ``close`` voxels, grown back by
+   ``close`` voxels (a morphological closing, which seals gaps up to about
+   ``2 * close`` voxels wide); the solid is everything else.
+3. **Field.** The depth seen divided by that level, raised to 1.5 where the solid is
+   only sealed: its level 1 is the solid's boundary, placed between grid points by
+   the depth itself where the solid faces the outside (smooth, not a voxel staircase).
 4. **Marching tetrahedra.** Each grid cube is split into the 6 tetrahedra around its
    main diagonal (the Kuhn triangulation, the same on both sides of every face), and
    the level-1 set of the piecewise-linear interpolant is extracted with one vertex
@@ -29,7 +32,10 @@ The surface (:func:`splat_surface`):
    of a piecewise-linear function at a value no grid point takes is a closed
    2-manifold: every edge belongs to exactly two triangles. Triangles face
    outward (counter-clockwise seen from outside).
-5. **Smoothing.** Taubin steps (lambda 0.5, mu -0.53) remove the grid pattern
+5. **Pieces.** Pieces with fewer than ``min_piece`` times the faces of the largest are
+   dropped (a few stray splats make specks); a limb the splats leave apart from the
+   body (an arm whose shoulder is faint) is kept as its own closed piece.
+6. **Smoothing.** Taubin steps (lambda 0.5, mu -0.53) remove the grid pattern
    without shrinking the body; they move vertices only, so the mesh stays closed.
 
 Values are carried from the splats to the mesh vertices by :class:`Neighbours`: each
@@ -80,22 +86,38 @@ class Grid:
     voxel: float
 
 
+def kernel_sigmas(sigmas: np.ndarray, voxel: float) -> np.ndarray:
+    """(N,) the kernel widths of step 1: ``sigmas`` (N,) clipped to [voxel / 2, 1.2 voxel]
+    (a footprint of at most :data:`MAX_FOOTPRINT` voxels holds 2.5 widths)."""
+    return np.clip(np.asarray(sigmas, np.float64), voxel / 2, MAX_FOOTPRINT * voxel / 2.5)
+
+
+def optical_density(sigmas: np.ndarray, alphas: np.ndarray, voxel: float) -> np.ndarray:
+    """(N,) the peak optical density ``c`` of step 1 (per unit length) of splats with
+    largest standard deviations ``sigmas`` (N,) and opacities ``alphas`` (N,) in [0, 1]:
+    the line integral of ``c * exp(-d² / 2s²)`` through the centre is ``-ln(1 - alpha)``
+    (opacity capped at 0.999, a finite depth)."""
+    depth = -np.log1p(-np.minimum(np.asarray(alphas, np.float64), 0.999))
+    return depth / (np.sqrt(2 * np.pi) * kernel_sigmas(sigmas, voxel))
+
+
 def density_grid(
-    centres: np.ndarray, sigmas: np.ndarray, alphas: np.ndarray, voxel: float, pad: int,
+    centres: np.ndarray, sigmas: np.ndarray, peaks: np.ndarray, voxel: float, pad: int,
     chunk: int = 16_384,
 ) -> Grid:  # fmt: skip
-    """The splat density of step 1 on a grid covering ``centres`` (N, 3) with ``pad``
-    empty grid points beyond them on every side; ``sigmas`` (N,) largest standard
-    deviations, ``alphas`` (N,) opacities in [0, 1]. The isotropic kernel is separable,
+    """The sum of the splats' kernels ``peaks * exp(-d² / 2s²)`` (step 1, ``s`` from
+    :func:`kernel_sigmas`) on a grid covering ``centres`` (N, 3) with ``pad`` empty grid
+    points beyond them on every side; ``sigmas`` (N,) largest standard deviations,
+    ``peaks`` (N,) each kernel's value at its centre. The isotropic kernel is separable,
     so each splat's (2r+1)³ footprint is an outer product of three 1-D kernels."""
     centres = np.asarray(centres, np.float64)
     lo = centres.min(0) - (pad + MAX_FOOTPRINT) * voxel
     shape = tuple(np.ceil((centres.max(0) - lo) / voxel).astype(int) + pad + MAX_FOOTPRINT + 1)
-    s = np.clip(np.asarray(sigmas, np.float64), voxel / 2, MAX_FOOTPRINT * voxel / 2.5)
+    s = kernel_sigmas(sigmas, voxel)
     reach = np.minimum(np.ceil(2.5 * s / voxel).astype(int), MAX_FOOTPRINT)  # voxels
     local = (centres - lo) / voxel
     base = np.rint(local).astype(np.int64)
-    alphas = np.asarray(alphas, np.float64)
+    peaks = np.asarray(peaks, np.float64)
     flat = np.zeros(int(np.prod(shape)), np.float64)
     strides = np.array([shape[1] * shape[2], shape[2], 1], np.int64)
     for r in np.unique(reach):
@@ -103,7 +125,7 @@ def density_grid(
         for sel in np.array_split(np.flatnonzero(reach == r), -(-int((reach == r).sum()) // chunk)):
             d = steps[None, None, :] - (local[sel] - base[sel])[:, :, None]  # (n, 3, 2r+1)
             g = np.exp(-(d**2) / (2.0 * (s[sel] / voxel) ** 2)[:, None, None])
-            g[:, 0] *= alphas[sel, None]
+            g[:, 0] *= peaks[sel, None]
             w = g[:, 0, :, None, None] * g[:, 1, None, :, None] * g[:, 2, None, None, :]
             idx = (base[sel] @ strides)[:, None, None, None] + (
                 steps[:, None, None] * strides[0]
@@ -159,10 +181,24 @@ def outside(free: np.ndarray) -> np.ndarray:
             return ext
 
 
-def solid(density: np.ndarray, threshold: float, close: int) -> np.ndarray:
-    """Step 2: bool grid, True inside the closed, filled splat shell."""
-    shell = density > threshold
-    far = outside(~_grow(shell, close))
+def depth_seen(density: np.ndarray, voxel: float) -> np.ndarray:
+    """Step 2: (nx, ny, nz) float32, at each grid point of an optical ``density`` grid
+    (per unit length, grid spacing ``voxel``) the least optical depth of the six
+    axis-aligned rays from the grid's border to it (midpoint rule: a point counts
+    half of its own cell)."""
+    seen = np.full(density.shape, np.inf, np.float32)
+    for axis in range(3):
+        for flip in (False, True):
+            d = np.flip(density, axis) if flip else density
+            depth = (np.cumsum(d, axis=axis, dtype=np.float64) - 0.5 * d) * voxel
+            seen = np.minimum(seen, np.flip(depth, axis) if flip else depth)
+    return seen
+
+
+def solid(opaque: np.ndarray, close: int) -> np.ndarray:
+    """Step 2: bool grid, True inside the ``opaque`` points (bool grid) closed by
+    ``close`` voxels: everything not connected to the border around them."""
+    far = outside(~_grow(opaque, close))
     return ~_grow(far, close)
 
 
@@ -383,40 +419,44 @@ def splat_surface(
     sigmas: np.ndarray,
     alphas: np.ndarray,
     voxel: float,
-    threshold: float = 0.5,
+    opacity: float = 0.5,
     close: int = 2,
     smooth: int = 10,
-    min_alpha: float = 0.1,
+    min_alpha: float = 0.01,
+    min_piece: float = 0.02,
 ) -> Surface:
-    """Steps 1-5: the closed surface around splats ``centres`` (N, 3) with largest
-    standard deviations ``sigmas`` (N,) and opacities ``alphas`` (N,); splats below
-    ``min_alpha`` are left out. ``voxel`` is the grid spacing (the unit of ``centres``);
-    the mesh has vertices about every 0.7 voxel. Keeps the largest piece only (stray
-    splats away from the body would make little islands)."""
+    """Steps 1-6: the closed surface around splats ``centres`` (N, 3) with largest
+    standard deviations ``sigmas`` (N,) and opacities ``alphas`` (N,), where they are
+    seen as ``opacity`` opaque; splats below ``min_alpha`` are left out. ``voxel`` is
+    the grid spacing (the unit of ``centres``); the mesh has vertices about every 0.7
+    voxel. Pieces with fewer than ``min_piece`` times the faces of the largest are
+    dropped (stray splats away from the body would make little islands)."""
+    if not 0.0 < opacity < 1.0:
+        raise ValueError(f"opacity must lie strictly between 0 and 1, got {opacity}")
     keep = np.asarray(alphas) >= min_alpha
     if keep.sum() < 4:
         raise ValueError("fewer than 4 splats are opaque enough to make a surface from")
-    grid = density_grid(centres[keep], sigmas[keep], alphas[keep], voxel, pad=close + 2)
-    at_splats = np.rint((centres[keep] - grid.origin) / voxel).astype(np.int64)
-    level = threshold * float(np.median(grid.values[tuple(at_splats.T)]))
-    inside = solid(grid.values, level, close)
-    field = grid.values / np.float32(level)
-    field = np.where(inside & (field <= 1), np.float32(1.5), field)  # filled inside and gaps
+    peaks = optical_density(sigmas[keep], alphas[keep], voxel)
+    grid = density_grid(centres[keep], sigmas[keep], peaks, voxel, pad=close + 2)
+    field = depth_seen(grid.values, voxel) / np.float32(-np.log1p(-opacity))
+    inside = solid(field > 1, close)
+    field = np.where(inside & (field <= 1), np.float32(1.5), field)  # the sealed gaps
     surface = marching_tetrahedra(Grid(field, grid.origin, voxel), 1.0)
     if len(surface.faces) == 0:
         raise ValueError("the splats are too sparse for this voxel size; try a larger one")
-    surface = largest_piece(surface)
+    surface = main_pieces(surface, min_piece)
     return taubin(surface, smooth) if smooth else surface
 
 
-def largest_piece(surface: Surface) -> Surface:
-    """The connected piece of ``surface`` with the most faces, vertices renumbered."""
+def main_pieces(surface: Surface, share: float) -> Surface:
+    """The connected pieces of ``surface`` with at least ``share`` times the faces of the
+    largest one, vertices renumbered."""
     f = surface.faces
     n = len(surface.vertices)
     label = _components(n, edges(f))
     face_label = label[f[:, 0]]
     ids, counts = np.unique(face_label, return_counts=True)
-    keep = face_label == ids[np.argmax(counts)]
+    keep = np.isin(face_label, ids[counts >= share * counts.max()])
     used = np.unique(f[keep])
     remap = np.full(n, -1, np.int64)
     remap[used] = np.arange(len(used))

@@ -77,7 +77,9 @@ def test_hollow_shell_becomes_one_filled_solid_near_the_splats() -> None:
     top = mc.topology(s)
     assert top.closed and top.components == 1 and top.euler == 2  # no inner surface
     r = np.linalg.norm(s.vertices, axis=1)
-    assert 0.3 < np.median(r) < 0.3 + 0.02  # just outside the splat centres
+    # just outside the splat centres: where the shell is seen half opaque, about 1.2
+    # kernel widths (s = voxel / 2 here) beyond them
+    assert 0.3 < np.median(r) < 0.3 + 0.03
     assert r.min() > 0.28
     assert top.volume > 0.9 * 4 / 3 * np.pi * 0.3**3  # filled, not a thin skin
 
@@ -86,10 +88,58 @@ def test_small_gaps_are_sealed_and_large_ones_stay_open() -> None:
     # a 3 cm wide hole (angular radius 0.05 on r = 0.3 m) at 2 cm voxels: sealed
     sealed = mc.topology(mc.splat_surface(*_shell(20_000, 0.3, hole=0.05), voxel=0.02))
     assert sealed.closed and sealed.euler == 2 and sealed.volume > 0.1
-    # a 36 cm wide opening: the inside is reached from outside, so the surface wraps
-    # the shell as a thin cup (still closed), with far less volume
-    cup = mc.topology(mc.splat_surface(*_shell(20_000, 0.3, hole=0.6), voxel=0.02))
-    assert cup.closed and cup.volume < 0.5 * sealed.volume
+    # a 36 cm wide opening: the inside is seen through it from above, so the surface
+    # dents down through the opening to the far wall (still closed), with less volume
+    cup = mc.splat_surface(*_shell(20_000, 0.3, hole=0.6), voxel=0.02)
+    top = mc.topology(cup)
+    assert top.closed and top.volume < 0.85 * sealed.volume
+    v = cup.vertices
+    assert (np.linalg.norm(v[:, :2], axis=1) < 0.1).any() and v[
+        np.linalg.norm(v[:, :2], axis=1) < 0.1, 2
+    ].min() < -0.2
+
+
+def test_faint_splats_count_as_their_combined_opacity() -> None:
+    # one hemisphere of opaque splats, the other of five times as many faint ones (a
+    # network's way): both are seen about as opaque, so both make the surface
+    opaque, sig, alpha = _shell(10_000, 0.3)
+    faint, _, _ = _shell(50_000, 0.3, seed=1)
+    centres = np.concatenate([opaque[opaque[:, 0] > 0], faint[faint[:, 0] <= 0]])
+    alpha = np.where(centres[:, 0] > 0, 0.8, 0.06)
+    s = mc.splat_surface(centres, np.full(len(centres), 0.004), alpha, voxel=0.02)
+    top = mc.topology(s)
+    assert top.closed and top.components == 1 and top.euler == 2
+    r = np.linalg.norm(s.vertices, axis=1)
+    left, right = np.median(r[s.vertices[:, 0] < -0.1]), np.median(r[s.vertices[:, 0] > 0.1])
+    assert 0.3 < left < 0.33 and 0.3 < right < 0.33
+    assert top.volume > 0.9 * 4 / 3 * np.pi * 0.3**3
+
+
+def test_a_fast_mode_reconstruction_becomes_one_whole_surface(one_torch_thread) -> None:
+    # the network's splats: many faint ones on the torso, fewer opaque ones on the legs
+    from humancrafter.photo import load_image
+    from humancrafter.pipeline import DEMO_PHOTO, Pipeline, ReconstructOptions
+
+    s = Pipeline("cpu").run([load_image(DEMO_PHOTO)], ReconstructOptions(mode="fast")).splats
+    placement = axes.Placement.fit(s.means, 1.75)
+    pos = placement.points_to_blender(s.means)
+    sigma = np.exp(s.log_scales).max(1) * placement.scale
+    alpha = s.opacity()
+    surf = mc.splat_surface(pos, sigma, alpha, voxel=0.015)
+    top = mc.topology(surf)
+    assert top.closed and top.components <= 2
+    # at every height the surface spans the clearly visible splats from side to side and
+    # from front to back (within 3 cm); the old shell threshold made only the legs here
+    seen, v = pos[alpha > 0.3], surf.vertices
+    bottom, top = np.percentile(seen[:, 2], [5, 95])
+    for z in np.arange(bottom, top, 0.05):
+        here = seen[(seen[:, 2] >= z) & (seen[:, 2] < z + 0.05)]
+        mesh = v[(v[:, 2] >= z) & (v[:, 2] < z + 0.05)]
+        if len(here) < 30:
+            continue
+        assert len(mesh), f"no surface at height {z:.2f} m"
+        lo, hi = np.percentile(here[:, :2], [2, 98], axis=0)
+        assert (mesh[:, :2].min(0) < lo + 0.03).all() and (mesh[:, :2].max(0) > hi - 0.03).all()
 
 
 def test_person_surface_is_closed_and_fast() -> None:
@@ -111,7 +161,7 @@ def test_person_surface_is_closed_and_fast() -> None:
 
 def test_too_few_opaque_splats_are_refused() -> None:
     with pytest.raises(ValueError, match="fewer than 4 splats"):
-        mc.splat_surface(np.zeros((10, 3)), np.full(10, 0.01), np.full(10, 0.01), 0.02)
+        mc.splat_surface(np.zeros((10, 3)), np.full(10, 0.01), np.full(10, 0.005), 0.02)
 
 
 def test_neighbours_blend_vote_and_widen() -> None:
