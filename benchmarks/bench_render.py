@@ -6,6 +6,9 @@
 (b) 100k Gaussians at 512x512: tile renderer forward (target <= 1 s) and forward+backward.
 (c) ``preview.contact_sheet`` of a published sample (8 views, 256 px), when
     ``../shared/samples`` is present.
+(d) The contact sheet of a 1M-splat result (``prior`` mode on the bundled photo): every
+    splat against the default 200,000-splat subsample (``preview.subsample``), and the
+    PSNR between the two sheets on the person's pixels.
 
 Times are wall-clock medians and minima of ``--repeat`` runs (``--dense-repeat`` for the
 dense reference). Run: ``.venv/bin/python benchmarks/bench_render.py [--repeat 5]``.
@@ -67,6 +70,37 @@ def timed(fn: Callable[[], object], repeat: int, scale: float = 1.0) -> Timing:
         fn()
         times.append(time.perf_counter() - t0)
     return Timing(times, scale)
+
+
+def big_preview_rows() -> list[tuple[str, str, str, str]]:
+    """(d): the preview of a 1M-splat result, drawn whole and from the subsample."""
+    import numpy as np
+
+    from humancrafter.photo import load_image
+    from humancrafter.pipeline import DEMO_PHOTO, Pipeline, ReconstructOptions
+    from humancrafter.preview import PREVIEW_MAX_SPLATS, contact_sheet
+
+    options = ReconstructOptions(mode="prior", num_gaussians=1_000_000)
+    splats = Pipeline("cpu").run([load_image(DEMO_PHOTO)], options).splats
+    sheets = {}
+
+    def sheet(max_splats: int | None) -> None:
+        sheets[max_splats] = np.asarray(contact_sheet(splats, 8, 256, "cpu", max_splats), float)
+
+    whole, sampled = timed(lambda: sheet(None), 1), timed(lambda: sheet(PREVIEW_MAX_SPLATS), 1)
+    a, b = sheets[None], sheets[PREVIEW_MAX_SPLATS]
+    person = ((255 - a).sum(-1) > 30) | ((255 - b).sum(-1) > 30)
+    psnr = 10 * np.log10(255**2 / np.mean((a - b)[person] ** 2))
+    print(f"1M preview: whole {whole.median:.1f}s, subsample {sampled.median:.1f}s")
+    label = f"contact sheet, {len(splats):,} splats ({options.mode}), 8 views x 256 px"
+    return [
+        (f"{label}: every splat", *whole.cells(1), "one run"),
+        (
+            f"{label}: {PREVIEW_MAX_SPLATS:,}-splat subsample (the default)",
+            *sampled.cells(1),
+            f"one run; {whole / sampled:.1f}x faster, {psnr:.1f} dB PSNR to the whole sheet",
+        ),
+    ]
 
 
 def forward_backward(render: Callable, scene: tuple[torch.Tensor, ...]) -> None:
@@ -159,6 +193,8 @@ def main() -> None:
         sheet = timed(lambda: contact_sheet(splats, 8, 256, backend="cpu"), args.repeat)
         print(f"contact sheet: {sheet.median:.3f}s")
         rows.append((f"contact sheet, {len(splats)} splats, 8 views x 256 px", *sheet.cells(), ""))
+
+    rows += big_preview_rows()
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     lines = [

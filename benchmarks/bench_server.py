@@ -6,7 +6,7 @@ process with the real ``prior`` pipeline.
    ``GET /v1/jobs/{id}`` as fast as they can, once while the worker is idle and once
    while it reconstructs; p50 / p99 / max latency and requests per second.
 2. Overhead per job: the same jobs (distinct seeds, so no cache hits) through HTTP
-   (submit, long-poll until done, download result and preview) and as direct
+   (submit with a preview, long-poll until done, download result and preview) and as direct
    ``Pipeline.run`` calls in one process. The pipeline's stage times vary a lot on a
    shared machine, so the overhead is measured per job as (wall time - sum of the job's
    stage times) and the service's overhead is the difference of the medians of that
@@ -16,8 +16,8 @@ Writes ``benchmarks/results/server.md``. With ``--load`` it measures the hardeni
 instead (issue 11) and writes ``benchmarks/results/server_load.md``: peak memory of the
 server process (and of its job worker) while 8 clients upload a 40-megapixel PNG at once,
 poll p99 while a job computes, and the time from cancel to a free worker. The photo is
-the bundled example (512 x 512 JPEG, ``humancrafter demo``'s), or ``--photo``. The
-server runs with its default preview (8 views of 256 px).
+the bundled example (512 x 512 JPEG, ``humancrafter demo``'s), or ``--photo``. Jobs that
+ask for a preview get the server's default one (8 views of 256 px).
 
     .venv/bin/python benchmarks/bench_server.py [--jobs 8] [--seconds 8] [--load]
 """
@@ -133,7 +133,7 @@ def stage_sum(timings: dict[str, float]) -> float:
 def service_jobs(server: Server, photo: bytes, seeds: list[int]) -> list[dict[str, float]]:
     rows = []
     for seed in seeds:
-        opts = json.dumps({"mode": "prior", "num_gaussians": 20_000, "seed": seed})
+        opts = json.dumps({"mode": "prior", "num_gaussians": 20_000, "seed": seed, "preview": True})
         t0 = time.perf_counter()
         r = server.submit([photo], opts)
         t_submit = time.perf_counter() - t0
@@ -167,11 +167,15 @@ def direct_jobs(photo: bytes, seeds: list[int]) -> list[dict[str, float]]:
 
     pipeline = Pipeline()
     image = open_image(photo)
-    pipeline.run([image], ReconstructOptions(num_gaussians=20_000, seed=999))  # warm up
+
+    def options(seed: int) -> ReconstructOptions:  # the same job as service_jobs asks for
+        return ReconstructOptions(mode="prior", num_gaussians=20_000, seed=seed, preview=True)
+
+    pipeline.run([image], options(999))  # warm up
     rows = []
     for seed in seeds:
         t0 = time.perf_counter()
-        result = pipeline.run([image], ReconstructOptions(num_gaussians=20_000, seed=seed))
+        result = pipeline.run([image], options(seed))
         total = time.perf_counter() - t0
         stages = stage_sum(result.timings)
         rows.append({"total": total, "stages": stages, "slack": total - stages})

@@ -50,16 +50,9 @@ def test_fast_is_the_default_mode_and_makes_labelled_splats(pipeline, astronaut)
     neck_and_head = [9, 12, 13, 14, 15]  # spine3, neck, both collars, head
     assert face.sum() > 500 and np.isin(main[face], neck_and_head).mean() > 0.95
     assert stages[:6] == ["photo", "fit", "camera", "prior", "network", "splats"]
-    assert stages[-2:] == ["preview", "done"]
-    assert set(result.timings) == {
-        "photo",
-        "fit",
-        "camera",
-        "prior",
-        "network",
-        "splats",
-        "preview",
-    }
+    assert stages[-2:] == ["splats", "done"]  # no preview: not asked for
+    assert list(result.timings) == ["photo", "fit", "camera", "prior", "network", "splats"]
+    assert result.preview_png is None
     # The person's own colours, not the mannequin's: the suit is orange.
     rgb = s.rgb()
     orange = (rgb[:, 0] > 0.6) & (rgb[:, 1] < 0.55) & (rgb[:, 2] < 0.45)
@@ -115,3 +108,12 @@ def test_output_size():
     assert output_size(3000, 2, 6000, 128, 512) == 128
     assert output_size(3000, 2, 24_000, 128, 512) == 256
     assert output_size(3000, 2, 10**7, 128, 512) == 512
+
+
+def test_asking_for_more_gaussians_than_the_photo_gives_says_so(pipeline, astronaut):
+    # Two per person pixel of the 512 x 512 crop: about 185,000 for the astronaut.
+    result = pipeline.run([astronaut], ReconstructOptions(num_gaussians=300_000))
+    made = len(result.splats)
+    assert 100_000 < made < 0.8 * 300_000
+    said = f"made {made:,} Gaussians, not the 300,000 asked for: the most this photo gives"
+    assert any(said in w for w in result.warnings), result.warnings

@@ -79,13 +79,24 @@ def test_the_pipeline_dispatches_to_the_mode_runner(blob_pipeline: Pipeline) -> 
     calls: list[tuple[str, float]] = []
     result = blob_pipeline.run(
         _images(2),
-        ReconstructOptions(mode="fast", num_gaussians=20_000, seed=1),
+        ReconstructOptions(mode="fast", num_gaussians=20_000, seed=1, preview=True),
         progress=lambda stage, fraction: calls.append((stage, fraction)),
     )
     assert calls == [("think", 0.0), ("splats", 0.25), ("preview", 0.5), ("done", 1.0)]
     assert list(result.timings) == ["think", "splats", "preview"]
     assert result.warnings == ["a stand-in warning"] and len(result.splats) == 500
     assert Image.open(io.BytesIO(result.preview_png)).size == (2 * 32, 2 * 32)
+
+
+def test_without_a_preview_the_runner_stages_fill_the_job(blob_pipeline: Pipeline) -> None:
+    calls: list[tuple[str, float]] = []
+    result = blob_pipeline.run(
+        _images(2),
+        ReconstructOptions(mode="fast", num_gaussians=20_000, seed=1),
+        progress=lambda stage, fraction: calls.append((stage, fraction)),
+    )
+    assert calls == [("think", 0.0), ("splats", 0.5), ("done", 1.0)]
+    assert list(result.timings) == ["think", "splats"] and result.preview_png is None
 
 
 def test_the_runner_checks_its_images_and_the_pipeline_the_rest(blob_pipeline: Pipeline) -> None:

@@ -86,7 +86,7 @@ def test_prior_on_the_astronaut(pipeline, astronaut, tmp_path):
     calls: list[tuple[str, float]] = []
     result = pipeline.run(
         [astronaut],
-        ReconstructOptions(mode="prior", num_gaussians=20_000, seed=0),
+        ReconstructOptions(mode="prior", num_gaussians=20_000, seed=0, preview=True),
         progress=lambda stage, fraction: calls.append((stage, fraction)),
     )
     assert [c[0] for c in calls] == STAGES + ["done"]

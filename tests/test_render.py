@@ -15,7 +15,7 @@ from humancrafter.cameras import Cameras, intrinsics, look_at, orbit_cameras
 from humancrafter.portable import splatfile
 from humancrafter.portable.parts import PALETTE, part_id
 from humancrafter.portable.splatfile import Splats
-from humancrafter.preview import contact_sheet
+from humancrafter.preview import contact_sheet, subsample
 from humancrafter.render import cpu, rasterize, render_splats
 
 
@@ -245,3 +245,31 @@ def test_render_command_writes_a_sheet(tmp_path, capsys):
     assert "RGB and part colours" in capsys.readouterr().out
     assert cli.main(["render", str(path), "-o", str(out), "--views", "0"]) == 2
     assert "at least 1 view" in capsys.readouterr().err
+
+
+def test_a_large_file_previews_from_a_subsample_that_looks_the_same():
+    # A dense, faint shell (80,000 splats of opacity 0.02): each pixel sees many of them.
+    rng = np.random.default_rng(0)
+    n = 80_000
+    directions = rng.normal(size=(n, 3))
+    means = 0.3 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    shell = Splats.from_activated(
+        means, rng.uniform(0.2, 0.8, (n, 3)), np.full(n, 0.02), np.full((n, 3), 0.01),
+        np.tile([1.0, 0, 0, 0], (n, 1)),
+    )  # fmt: skip
+    few = subsample(shell, 10_000)
+    assert len(few) == 10_000 and subsample(few, 10_000) is few
+    a = 1 - (1 - 0.02) ** 8  # one kept splat stands for eight
+    np.testing.assert_allclose(few.opacity(), a, rtol=1e-4)
+
+    def alpha(splats: Splats) -> torch.Tensor:
+        return render_splats(splats, front_camera(64, 64), backend="cpu").alpha[0, ..., 0]
+
+    full, sampled = alpha(shell), alpha(few)
+    naive = alpha(shell.subset(np.arange(0, n, 8)))  # a subsample without the compensation
+    inside = full > 0.5
+    assert inside.float().mean() > 0.1  # the shell covers its disc in the image
+    assert (sampled - full)[inside].abs().mean() < 0.05
+    assert (naive - full)[inside].abs().mean() > 0.2
+    sheet = contact_sheet(shell, views=2, size=48, backend="cpu", max_splats=10_000)
+    assert sheet.size == (2 * 48, 48)

@@ -82,7 +82,10 @@ def test_failed_job_then_full_job_result_preview_and_cache(server: Server, photo
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["status"] in ("queued", "running") and not job["cached"]
-    expected = {"mode": "prior", "azimuths_deg": None, "num_gaussians": 20_000, "seed": 0}
+    expected = {
+        "mode": "prior", "azimuths_deg": None, "num_gaussians": 20_000, "seed": 0,
+        "preview": False,
+    }  # fmt: skip
     assert job["options"] == expected
 
     info = server.wait(failed["id"], ("done", "failed"))
@@ -101,9 +104,8 @@ def test_failed_job_then_full_job_result_preview_and_cache(server: Server, photo
     splats = splatfile.loads(ply.content)
     assert len(splats) == info["num_splats"] > 0
     assert splats.labelled
-    preview = server.get(f"/jobs/{job['id']}/preview")
-    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
-    assert Image.open(io.BytesIO(preview.content)).size[0] > 0
+    # No preview was asked for, so none was made.
+    assert_clear_error(server.get(f"/jobs/{job['id']}/preview"), 404, '"preview": true')
 
     listed = [j["id"] for j in server.get("/jobs").json()["jobs"]]
     assert listed[:2] == [job["id"], failed["id"]]
@@ -116,6 +118,15 @@ def test_failed_job_then_full_job_result_preview_and_cache(server: Server, photo
     assert again["status"] == "done" and again["cached"] and again["id"] != job["id"]
     assert again["num_splats"] == info["num_splats"]
     assert server.get(f"/jobs/{again['id']}/result").content == ply.content
+
+    # Asking for the preview is a different request: a new job that makes the sheet.
+    with_preview = server.submit([photo], json.dumps({**json.loads(SMALL), "preview": True}))
+    assert with_preview.status_code == 202 and not with_preview.json()["cached"]
+    info = server.wait(with_preview.json()["id"], ("done", "failed"))
+    assert info["status"] == "done" and "preview" in info["timings"], info
+    preview = server.get(f"/jobs/{info['id']}/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(preview.content)).size == (4 * 96, 2 * 96)
 
     # The SPZ converter takes the result file.
     spz = server.post(

@@ -16,13 +16,16 @@ WEIGHTS_HELP = "weights folder for mode full (docs/weights.md; default $HUMANCRA
 
 def _render(args: argparse.Namespace) -> int:
     from .portable import splatfile
-    from .preview import contact_sheet
+    from .preview import PREVIEW_MAX_SPLATS, contact_sheet
 
     splats = splatfile.load(args.splats)
-    sheet = contact_sheet(splats, views=args.views, size=args.size)
+    max_splats = None if args.all_splats else PREVIEW_MAX_SPLATS
+    sheet = contact_sheet(splats, views=args.views, size=args.size, max_splats=max_splats)
     sheet.save(args.output)
     labelled = "RGB and part colours" if splats.labelled else "RGB only (the file has no labels)"
-    print(f"wrote {args.output}: {args.views} views of {len(splats)} splats, {labelled}")
+    drawn = len(splats) if max_splats is None else min(len(splats), max_splats)
+    sample = "" if drawn == len(splats) else f" (drawn from a subsample of {drawn:,})"
+    print(f"wrote {args.output}: {args.views} views of {len(splats):,} splats{sample}, {labelled}")
     return 0
 
 
@@ -132,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
     p.add_argument("--views", type=int, default=8, help="number of turntable views (default 8)")
     p.add_argument("--size", type=int, default=256, help="pixel size of each view (default 256)")
+    p.add_argument(
+        "--all-splats",
+        action="store_true",
+        help="draw every splat (default: a very large file is drawn from a subsample)",
+    )
     p.set_defaults(func=_render)
 
     p = sub.add_parser("serve", help="run the reconstruction service the Blender add-on uses")
@@ -183,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--azimuths", type=float, nargs="+", help="multiview: each view's azimuth in degrees"
     )
     p.add_argument("--checkpoint", type=Path, help="network checkpoint (default: the shipped one)")
-    p.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
+    p.add_argument(
+        "--preview", type=Path, help="also make a contact sheet PNG here (a few seconds more)"
+    )
     p.add_argument("--gaussians", type=int, default=40_000, help="number of Gaussians (40000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")

@@ -1,10 +1,11 @@
-"""Reconstruction behind one entry point: images in, semantic splats and a preview out.
+"""Reconstruction behind one entry point: images in, semantic splats (and a preview) out.
 
 The CLI (`humancrafter reconstruct`) and the HTTP service both call :class:`Pipeline`.
 A ``Pipeline`` is built once per device and kept warm (the photo front-end and each mode's
 runner load in ``__init__``); :meth:`Pipeline.run` is called per job. It validates the
 options, hands the job to its mode's runner (:mod:`humancrafter.modes`, one module per
-mode, registered in :data:`RUNNERS`) and renders the preview contact sheet.
+mode, registered in :data:`RUNNERS`) and, when the job asks for it, renders the preview
+contact sheet.
 
 Modes (``docs/design.md``, "Pipeline modes"):
 
@@ -79,14 +80,15 @@ class ReconstructResult:
 
     Attributes:
         splats: labelled splats in the model frame (y up, ~1 unit tall, facing +z).
-        preview_png: PNG bytes of a contact sheet (RGB row and part-colour row).
+        preview_png: PNG bytes of a contact sheet (RGB row and part-colour row), or None
+            when the job did not ask for one (``ReconstructOptions.preview``).
         timings: seconds per stage, in stage order.
         warnings: things the user should know (e.g. "legs not visible in the photo").
         views: (azimuth in degrees, image) of views the mode generated (``full``).
     """
 
     splats: Splats
-    preview_png: bytes
+    preview_png: bytes | None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     views: list[tuple[float, Image.Image]] = field(default_factory=list)
@@ -126,7 +128,7 @@ def _check_are_images(images: list[Image.Image]) -> None:
 
 
 class Pipeline:
-    """Images in, labelled splats and a preview out, for every mode that can run here.
+    """Images in, labelled splats (and a preview) out, for every mode that can run here.
 
     Build one per process and keep it: the photo models and the runners load once in
     ``__init__``. :meth:`run` may be called from any thread (one job at a time per
@@ -190,15 +192,15 @@ class Pipeline:
 
         Args:
             images: the photo(s); how many depends on the mode (``prior``: exactly one).
-            options: mode, number of Gaussians, seed.
+            options: mode, number of Gaussians, seed, and whether to make the preview.
             progress: called as progress(stage, fraction of the whole job done) when each
-                stage starts, and ("done", 1.0) at the end.
+                stage starts (a last "preview" when ``options.preview``), and
+                ("done", 1.0) at the end.
             should_cancel: polled before every stage; True stops the job.
         Raises:
             InputError: bad images or options, or a mode that cannot run here.
             Cancelled: ``should_cancel()`` returned True.
         """
-        import io
         import time
 
         mode = options.mode
@@ -214,10 +216,12 @@ class Pipeline:
         runner.check_images(images)
         _check_are_images(images)
 
-        from .preview import contact_sheet
-
         shares = dict(runner.stages)
-        shares["preview"] = 1.0 - sum(shares.values())
+        if options.preview:
+            shares["preview"] = 1.0 - sum(shares.values())
+        else:  # no preview: the runner's stages fill the whole job
+            total = sum(shares.values())
+            shares = {name: share / total for name, share in shares.items()}
         starts: dict[str, float] = {}
         fraction = 0.0
 
@@ -240,26 +244,39 @@ class Pipeline:
                 progress(name, min(fraction, 1.0))
 
         out = runner.run(images, options, step)
-        splats = out.splats
-        step("preview")
-        buf = io.BytesIO()
-        backend = "cpu" if self.device == "cpu" else "auto"
-        sheet = contact_sheet(
-            splats, views=self.preview_views, size=self.preview_size, backend=backend
-        )
-        sheet.save(buf, format="PNG")
-        preview_seconds = time.perf_counter() - starts["preview"]
+        timings = dict(out.timings)
+        preview_png = None
+        if options.preview:
+            step("preview")
+            preview_png = self.make_preview(out.splats)
+            timings["preview"] = time.perf_counter() - starts["preview"]
         if should_cancel is not None and should_cancel():
             raise Cancelled("cancelled after the last stage")
         if progress is not None:
             progress("done", 1.0)
         return ReconstructResult(
-            splats=splats,
-            preview_png=buf.getvalue(),
-            timings={**out.timings, "preview": preview_seconds},
+            splats=out.splats,
+            preview_png=preview_png,
+            timings=timings,
             warnings=list(out.warnings),
             views=list(out.views),
         )
+
+    def make_preview(self, splats: Splats) -> bytes:
+        """The preview contact sheet of ``splats`` as PNG bytes (this pipeline's number of
+        views and view size; a large result is drawn from a subsample of
+        :data:`~humancrafter.preview.PREVIEW_MAX_SPLATS` splats)."""
+        import io
+
+        from .preview import contact_sheet
+
+        backend = "cpu" if self.device == "cpu" else "auto"
+        sheet = contact_sheet(
+            splats, views=self.preview_views, size=self.preview_size, backend=backend
+        )
+        buf = io.BytesIO()
+        sheet.save(buf, format="PNG")
+        return buf.getvalue()
 
 
 def reconstruct_file(
@@ -278,9 +295,9 @@ def reconstruct_file(
     save_views: str | Path | None = None,
 ) -> ReconstructResult:
     """Reconstruct a photo file (or, for ``multiview``, several with ``azimuths_deg``) into a
-    splat file (and a preview PNG), reporting progress, warnings and the time of each stage
-    through ``log``; ``save_views`` is a folder for the views the mode generated (``full``).
-    Used by ``humancrafter reconstruct``; raises what
+    splat file, and a preview PNG only when ``preview`` names a file, reporting progress,
+    warnings and the time of each stage through ``log``; ``save_views`` is a folder for the
+    views the mode generated (``full``). Used by ``humancrafter reconstruct``; raises what
     :meth:`Pipeline.run` and :func:`photo.load_image` raise."""
     import time
 
@@ -302,12 +319,13 @@ def reconstruct_file(
         azimuths_deg=azimuths_deg,
         num_gaussians=num_gaussians,
         seed=seed,
+        preview=preview is not None,
     )
     result = pipeline.run(images, options, progress=lambda stage, f: log(f"[{f:4.0%}] {stage}"))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     splatfile.save(output, result.splats)
-    if preview is not None:
+    if preview is not None and result.preview_png is not None:
         preview = Path(preview)
         preview.parent.mkdir(parents=True, exist_ok=True)
         preview.write_bytes(result.preview_png)

@@ -29,12 +29,16 @@ class ReconstructOptions:
         azimuths_deg: per-view azimuth for ``multiview`` (one per image, first usually 0).
         num_gaussians: target number of Gaussians in the output.
         seed: random seed; the same inputs and options give the same output.
+        preview: also render the preview contact sheet (turntable views in colour and part
+            colours; a few seconds on a CPU). Off by default: the add-on and most scripts
+            never look at it.
     """
 
     mode: Mode = "fast"
     azimuths_deg: list[float] | None = None
     num_gaussians: int = 40_000
     seed: int = 0
+    preview: bool = False
 
 
 class StepFn(Protocol):
@@ -94,7 +98,8 @@ class ModeRunner(Protocol):
     Attributes:
         name: the mode's name, one of :data:`MODES`.
         stages: (stage, share of the whole job's time) in the order ``run`` reports them;
-            the shares add up to less than 1, the rest is the pipeline's ``preview``.
+            the shares add up to less than 1, the rest is the pipeline's ``preview`` (when
+            the job asks for none, the pipeline scales the shares up to fill the job).
     """
 
     name: ClassVar[str]

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # torch is imported when a job runs, not when the module load
 
 MAX_VIEWS = 4
 LOW_IOU = 0.5
+FEWER_THAN_ASKED = 0.8
+"""Warn when the photo's resolution gives fewer than this share of the Gaussians asked for."""
 
 
 class _NetworkRunner:
@@ -38,7 +40,7 @@ class _NetworkRunner:
         ("network", 0.15),
         ("splats", 0.02),
     )
-    """Stages and their rough share of a job; the preview takes the rest."""
+    """Stages and their rough share of a job; the preview (when asked for) takes the rest."""
 
     def __init__(self, context: ModeContext) -> None:
         from ..model.checkpoint import DEFAULT_CHECKPOINT
@@ -102,10 +104,8 @@ class _NetworkRunner:
         size = net.opt.image_size
         inputs = view_inputs(analyses, views.cameras, params, size)
         person = float(inputs.mask.sum())
-        out_size = output_size(
-            person, net.opt.layers_per_pixel, options.num_gaussians, size,
-            analyses[0].image.shape[0],
-        )  # fmt: skip
+        limit = analyses[0].image.shape[0]  # the photo front-end's crop
+        out_size = output_size(person, net.opt.layers_per_pixel, options.num_gaussians, size, limit)
         out = None if out_size == size else view_inputs(analyses, views.cameras, params, out_size)
         done("prior")
         stage("network")
@@ -129,6 +129,13 @@ class _NetworkRunner:
                     f"the body matches the person's outline in {where} poorly "
                     f"(overlap {iou:.0%}); loose clothing or an unusual pose may be the cause"
                 )
+        if len(splats) < FEWER_THAN_ASKED * options.num_gaussians:
+            warnings.append(
+                f"made {len(splats):,} Gaussians, not the {options.num_gaussians:,} asked for: "
+                "the most this photo gives (the network makes "
+                f"{net.opt.layers_per_pixel} per person pixel of a {limit} x {limit} crop "
+                "around the person)"
+            )
         splats = rig_to_body(splats, params, self.context.smpl_body, options.seed)
         done("splats")
         return ModeOutput(splats, timings, list(dict.fromkeys(warnings)))

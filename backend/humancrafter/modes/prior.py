@@ -26,7 +26,8 @@ class PriorRunner:
         ("colour", 0.03),
         ("splats", 0.01),
     )
-    """Its stages and their rough share of a job's time; the preview takes the other 0.49."""
+    """Its stages and their rough share of a job's time; the preview (when asked for)
+    takes the other 0.49."""
 
     def __init__(self, context: ModeContext) -> None:
         self.context = context

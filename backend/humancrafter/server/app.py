@@ -406,7 +406,15 @@ async def get_result(state: State, job_id: str) -> Response:
     tags=["results"],
 )
 async def get_preview(state: State, job_id: str) -> Response:
-    """Contact sheet of the result: turntable views in RGB and in part colours."""
+    """Contact sheet of the result: turntable views in RGB and in part colours; made only
+    for a job submitted with ``{"preview": true}`` in its options (else 404)."""
+    job = _find(state, job_id)
+    if not job.options.get("preview"):
+        raise HTTPException(
+            404,
+            f"job {job_id} was submitted without a preview; submit the request again with "
+            '"preview": true in its options to get one',
+        )
     path = await result_file(state, job_id, "preview.png", "preview")
     return _streamed(path, "image/png", {})
 

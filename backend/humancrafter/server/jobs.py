@@ -5,8 +5,9 @@ becomes part of a path)::
 
     jobs/<job id>.json          one record per job (32 hex digits, uuid4)
     inputs/<job id>/<i>.img     the uploaded image bytes, until the job finishes
-    results/<key>/splats.ply    the semantic splat file   (key: 64 hex digits, the
-    results/<key>/preview.png   the preview contact sheet  cache key of the request)
+    results/<key>/splats.ply    the semantic splat file    (key: 64 hex digits, the
+    results/<key>/preview.png   the contact sheet, only     cache key of the request)
+                                when the job asked for one
     results/<key>/meta.json     written last: marks the result complete
 
 A result is stored under the request's cache key (a hash of the image bytes, the options,
@@ -271,7 +272,8 @@ class Store:
         d = self._result_dir(key)
         d.mkdir(mode=0o700, exist_ok=True)
         _write_atomic(d / "splats.ply", splatfile.dumps(result.splats))
-        _write_atomic(d / "preview.png", result.preview_png)
+        if result.preview_png is not None:
+            _write_atomic(d / "preview.png", result.preview_png)
         meta = {
             "num_splats": len(result.splats),
             "warnings": list(result.warnings),

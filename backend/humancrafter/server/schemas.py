@@ -36,6 +36,11 @@ class JobOptions(BaseModel):
         description="target number of Gaussians in the result",
     )
     seed: int = Field(_DEFAULTS.seed, ge=0, le=2**31 - 1, description="random seed")
+    preview: bool = Field(
+        _DEFAULTS.preview,
+        description="also make the preview contact sheet (GET /jobs/{id}/preview); a few "
+        "seconds more per job",
+    )
 
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
