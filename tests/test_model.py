@@ -17,7 +17,7 @@ from humancrafter.model.attention import (
 )
 from humancrafter.model.checkpoint import CheckpointError, load_model, read_metadata, save_model
 from humancrafter.model.gaussians import person_colours
-from humancrafter.model.inputs import ViewInputs, fill_prior, input_channels
+from humancrafter.model.inputs import ViewInputs, fill_prior, fill_prior_dense, input_channels
 from humancrafter.model.network import HumanCrafterNet
 from humancrafter.model.options import PRESETS, ModelOptions, preset
 from humancrafter.model.predict import predict_splats
@@ -144,6 +144,28 @@ def test_fill_prior_grows_from_the_nearest_body_pixels():
     )
     assert bool((p == 21).all()) and torch.allclose(n[0, 2], torch.ones(9, 9))
     assert hit[0, 0, :, :3].all() and not hit[0, 0, :, 3:].any()
+
+
+@pytest.mark.parametrize("max_iters", [64, 5])
+def test_fill_prior_equals_its_dense_reference(max_iters):
+    # The mannequin ray cast from two orbit cameras, and a third camera that misses it.
+    from humancrafter.body.mannequin import Appearance, BodyParams, build_primitives
+    from humancrafter.body.raycast import raycast_primitives
+    from humancrafter.cameras import orbit_cameras
+
+    cams = orbit_cameras([20.0, 200.0], width=96, height=96)
+    r = raycast_primitives(build_primitives(BodyParams.neutral(), Appearance.plain()), cams)
+    depth = torch.stack([r.depth, r.back_depth], 1)
+    depth = torch.cat([depth, torch.zeros_like(depth[:1])])
+    normal = torch.cat([r.normal, torch.zeros_like(r.normal[:1])]).permute(0, 3, 1, 2)
+    part = torch.cat([r.part, torch.zeros_like(r.part[:1])])
+    fast = fill_prior(depth, normal, part, max_iters)
+    dense = fill_prior_dense(depth, normal, part, max_iters)
+    for a, b in zip(fast[:2], dense[:2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert (fast[2] == dense[2]).float().mean() > 0.999  # ties of the part vote may differ
+    torch.testing.assert_close(fast[3], dense[3])
+    assert bool((fast[0][:2, :, 2:-2, 2:-2] > 0).all())  # grown over the whole view
 
 
 def test_input_channels_count():
