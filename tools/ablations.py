@@ -1,7 +1,9 @@
 """Small-scale ablations of the paper's claims: the same short training run with one piece
 removed at a time, evaluated on the same held-out subjects.
 
-    .venv/bin/python tools/ablations.py --data data/synth128 --steps 150 --limit 20
+    .venv/bin/python tools/ablations.py --data data/synth128w --steps 300 --limit 10
+
+(the run in ``docs/results.md``, "Ablations": about 50 minutes on 2 CPU cores)
 
 Variants: the full ``tiny`` model; without pixel-aligned aggregation; without the
 cross-entropy loss (lambda_seg = 0); without the body prior (no prior channels, depth
