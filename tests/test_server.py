@@ -353,12 +353,21 @@ def test_jobs_and_results_survive_restart(tmp_path: Path, photo: bytes) -> None:
     finally:
         first.stop(signal.SIGKILL)  # a crash: nothing is written at exit
 
+    # A record from before the preview option (every job then made a preview).
+    record_path = first.data_dir / "jobs" / f"{done['id']}.json"
+    record = json.loads(record_path.read_text())
+    del record["options"]["preview"]
+    record_path.write_text(json.dumps(record))
+    sheet = png_bytes(Image.new("RGB", (8, 4)))
+    (first.data_dir / "results" / record["key"] / "preview.png").write_bytes(sheet)
+
     second = Server(tmp_path)
     try:
         assert second.token == first.token
         info = second.get(f"/jobs/{done['id']}").json()
         assert info["status"] == "done" and info["num_splats"] == done["num_splats"]
         assert second.get(f"/jobs/{done['id']}/result").content == result
+        assert second.get(f"/jobs/{done['id']}/preview").content == sheet
         lost = second.get(f"/jobs/{crashed['id']}").json()
         assert lost["status"] == "failed" and "server stopped" in lost["error"]
         assert second.wait(waiting["id"], ("done", "failed"))["status"] == "done"

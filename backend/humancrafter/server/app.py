@@ -409,7 +409,7 @@ async def get_preview(state: State, job_id: str) -> Response:
     """Contact sheet of the result: turntable views in RGB and in part colours; made only
     for a job submitted with ``{"preview": true}`` in its options (else 404)."""
     job = _find(state, job_id)
-    if not job.options.get("preview"):
+    if not job.options.get("preview", True):  # records from before the option all had one
         raise HTTPException(
             404,
             f"job {job_id} was submitted without a preview; submit the request again with "
