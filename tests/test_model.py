@@ -16,11 +16,11 @@ from humancrafter.model.attention import (
     pixel_aligned_aggregation,
 )
 from humancrafter.model.checkpoint import CheckpointError, load_model, read_metadata, save_model
-from humancrafter.model.gaussians import person_colours
+from humancrafter.model.gaussians import PixelGaussians, person_colours
 from humancrafter.model.inputs import ViewInputs, fill_prior, fill_prior_dense, input_channels
 from humancrafter.model.network import HumanCrafterNet
 from humancrafter.model.options import PRESETS, ModelOptions, preset
-from humancrafter.model.predict import predict_splats
+from humancrafter.model.predict import carve, predict_splats
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -166,6 +166,28 @@ def test_fill_prior_equals_its_dense_reference(max_iters):
     assert (fast[2] == dense[2]).float().mean() > 0.999  # ties of the part vote may differ
     torch.testing.assert_close(fast[3], dense[3])
     assert bool((fast[0][:2, :, 2:-2, 2:-2] > 0).all())  # grown over the whole view
+
+
+def test_carving_drops_gaussians_another_view_sees_as_background():
+    # Two views, 90 degrees apart, of a 0.3 x 0.4 box at the origin (the mask of ``views``).
+    cams = orbit_cameras([0.0, 90.0], width=32, height=32)
+    vi = dataclasses.replace(views(1, 2, size=32), viewmats=cams.viewmats[None], Ks=cams.Ks[None])
+    B, V, L, H, W = 1, 2, 1, 32, 32
+    means = torch.zeros(B, V, L, H, W, 3)
+    means[0, 0, 0, 0, 0] = torch.tensor([0.0, 0.0, 0.4])  # in front of the box: view 1
+    # sees it far to the side of the person -> carved
+    means[0, 0, 0, 0, 1] = torch.tensor([0.0, 0.0, 0.05])  # inside the box -> kept
+    means[0, 0, 0, 0, 2] = torch.tensor([0.0, 5.0, 0.0])  # out of view 1's image -> kept
+    g = PixelGaussians(
+        means, torch.zeros(B, V, L, H, W, 4), torch.ones(B, V, L, H, W, 3),
+        torch.ones(B, V, L, H, W), torch.zeros(B, V, L, H, W, 3), torch.zeros(B, V, L, H, W, 2),
+        torch.ones(B, V, L, H, W, dtype=torch.bool),
+    )  # fmt: skip
+    kept = carve(g, vi, dilation=1).keep[0, 0, 0, 0]
+    assert kept[:3].tolist() == [False, True, True]
+    one = PixelGaussians(*(t[:, :1] for t in (g.means, g.quats, g.scales, g.opacities, g.rgb,
+                                              g.embed, g.keep)))  # fmt: skip
+    assert carve(one, vi.select_views([0]), 1).keep.all()  # one view: nothing to carve
 
 
 def test_input_channels_count():

@@ -3,14 +3,15 @@ with their semantic embeddings (used by evaluation and training alike)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 
-from ..cameras import Cameras
+from ..cameras import Cameras, project
 from ..portable.splatfile import Splats
 from ..render import Backend, rasterize
-from .gaussians import to_splats
+from .gaussians import PixelGaussians, to_splats
 from .inputs import ViewInputs
 from .network import HumanCrafterNet
 
@@ -52,14 +53,49 @@ def render_semantic(
     return Rendered(out[..., :3], alpha[..., 0], embed, depth[..., 0])
 
 
+def carve(g: PixelGaussians, views: ViewInputs, dilation: int) -> PixelGaussians:
+    """Drop the Gaussians that another input view sees as background (a visual hull).
+
+    A Gaussian of view a whose centre projects, in front of the camera and inside the
+    image, onto a pixel of view b off b's person mask (dilated by ``dilation`` pixels, as
+    where Gaussians are made) cannot be on the person: b would see it there. With one
+    view nothing changes.
+
+    Args:
+        g: the network's Gaussians of B objects in V views at the views' H x W.
+        views: the same B objects' V views (cameras and masks) at that H x W.
+    Returns:
+        ``g`` with ``keep`` (B, V, L, H, W) narrowed.
+    """
+    B, V, H, W = views.shape
+    if V < 2:
+        return g
+    k = 2 * dilation + 1
+    masks = F.max_pool2d(views.mask.flatten(0, 1), k, stride=1, padding=dilation)
+    masks = masks.view(B, V, H, W) > 0.5
+    keep = g.keep.clone()
+    for b in range(B):
+        cams = views.cameras(b)
+        uv, z = project(g.means[b].reshape(-1, 3), cams)  # (V, N, 2), (V, N); N = V*L*H*W
+        col, row = uv[..., 0].floor().long(), uv[..., 1].floor().long()
+        inside = (z > 0) & (col >= 0) & (col < W) & (row >= 0) & (row < H)
+        person = masks[b][torch.arange(V)[:, None], row.clamp(0, H - 1), col.clamp(0, W - 1)]
+        keep[b] &= (person | ~inside).all(0).view(keep[b].shape)
+    return replace(g, keep=keep)
+
+
 @torch.no_grad()
 def predict(
     net: HumanCrafterNet, inputs: ViewInputs, out: ViewInputs | None = None
 ) -> list[dict[str, torch.Tensor]]:
     """The kept Gaussians of each of the B objects (dicts of (M, ...) float32 tensors,
     see :meth:`humancrafter.model.gaussians.PixelGaussians.flat`) plus ``part_logits``
-    (M, NUM_PARTS) from the part decoder. ``out``: see :meth:`HumanCrafterNet.forward`."""
-    g = net(inputs, out)
+    (M, NUM_PARTS) from the part decoder, after :func:`carve` with several views.
+    ``out``: see :meth:`HumanCrafterNet.forward`."""
+    views = inputs if out is None else out
+    # the margin Gaussians are made with, in pixels of the network's own resolution
+    margin = max(1, round(net.opt.mask_dilation * views.shape[2] / inputs.shape[2]))
+    g = carve(net(inputs, out), views, margin)
     out = []
     for b in range(inputs.shape[0]):
         flat = {k: v.float() for k, v in g.flat(b).items()}
