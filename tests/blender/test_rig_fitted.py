@@ -78,19 +78,9 @@ def _import(bpy, path: Path):
 
 
 def _nearest(points: np.ndarray) -> np.ndarray:
-    """(N,) index of each point's nearest other point (scipy's KD-tree when installed,
-    else a chunked brute force)."""
-    try:
-        from scipy.spatial import cKDTree
-    except ImportError:
-        out = np.empty(len(points), np.int64)
-        sq = (points**2).sum(1)
-        for start in range(0, len(points), 2048):
-            block = points[start : start + 2048]
-            d = sq[start : start + 2048, None] - 2 * block @ points.T + sq[None]
-            d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
-            out[start : start + 2048] = d.argmin(1)
-        return out
+    """(N,) index of each point's nearest other point."""
+    from scipy.spatial import cKDTree
+
     return cKDTree(points).query(points, k=2)[1][:, 1]
 
 

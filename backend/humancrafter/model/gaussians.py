@@ -159,10 +159,17 @@ def activate(
         rgb = torch.sigmoid(last(r["rgb"]))
         embed = last(r["embed"])
 
-    k = 2 * opt.mask_dilation + 1
-    dilated = F.max_pool2d(inputs.mask.flatten(0, 1), k, stride=1, padding=opt.mask_dilation)
-    keep = (dilated.view(B, V, 1, H, W) > 0.5).expand(B, V, L, H, W)
+    keep = dilated_mask(inputs.mask, opt.mask_dilation)[:, :, None].expand(B, V, L, H, W)
     return PixelGaussians(means, quats, scales, opacities, rgb, embed, keep)
+
+
+def dilated_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(B, V, 1, H, W) person probabilities -> (B, V, H, W) bool person mask grown by
+    ``pixels`` in every direction (3 x 3 max per pixel of growth): where Gaussians exist."""
+    B, V, _, H, W = mask.shape
+    k = 2 * pixels + 1
+    dilated = F.max_pool2d(mask.flatten(0, 1), k, stride=1, padding=pixels)
+    return dilated.view(B, V, H, W) > 0.5
 
 
 def to_splats(gaussians: dict[str, torch.Tensor], part_logits: torch.Tensor) -> Splats:

@@ -95,7 +95,7 @@ def fill_prior(
     onehot = F.one_hot(part, NUM_PARTS).permute(0, 3, 1, 2).float() * hit
     # values with a border of zeros, so that every pixel has 3 x 3 neighbours to read
     padded = F.pad(torch.cat([depth, normal, onehot], dim=1) * hit, (1, 1, 1, 1))
-    known = F.pad(hit.clone(), (1, 1, 1, 1))
+    known = F.pad(hit, (1, 1, 1, 1))
     ones = torch.ones(1, 1, 3, 3, dtype=depth.dtype, device=depth.device)
     for _ in range(max_iters):
         weight = F.conv2d(known, ones)  # (N, 1, H, W): covered neighbours of each pixel

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 
 from ..cameras import Cameras, project
 from ..portable.splatfile import Splats
 from ..render import Backend, rasterize
-from .gaussians import PixelGaussians, to_splats
+from .gaussians import PixelGaussians, dilated_mask, to_splats
 from .inputs import ViewInputs
 from .network import HumanCrafterNet
 
@@ -70,9 +69,7 @@ def carve(g: PixelGaussians, views: ViewInputs, dilation: int) -> PixelGaussians
     B, V, H, W = views.shape
     if V < 2:
         return g
-    k = 2 * dilation + 1
-    masks = F.max_pool2d(views.mask.flatten(0, 1), k, stride=1, padding=dilation)
-    masks = masks.view(B, V, H, W) > 0.5
+    masks = dilated_mask(views.mask, dilation)  # (B, V, H, W)
     keep = g.keep.clone()
     for b in range(B):
         cams = views.cameras(b)

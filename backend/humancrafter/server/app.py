@@ -364,9 +364,9 @@ async def cancel_job(state: State, job_id: str) -> JobInfo:
     return job_info(job)
 
 
-async def result_file(state: AppState, job_id: str, name: str, what: str) -> Path:
+async def result_file(state: AppState, job: Job, name: str, what: str) -> Path:
     """The path of a done job's result file ``name`` (409 before, 410 once evicted)."""
-    job = _find(state, job_id)
+    job_id = job.id
     if job.status != "done":
         reason = f": {job.error}" if job.error else ""
         raise HTTPException(
@@ -391,7 +391,7 @@ async def result_file(state: AppState, job_id: str, name: str, what: str) -> Pat
 )
 async def get_result(state: State, job_id: str) -> Response:
     """The semantic splat file (binary PLY with part labels, ``docs/format.md``)."""
-    path = await result_file(state, job_id, "splats.ply", "result")
+    path = await result_file(state, _find(state, job_id), "splats.ply", "result")
     disposition = f'attachment; filename="humancrafter-{job_id}.ply"'
     return _streamed(path, "application/octet-stream", {"Content-Disposition": disposition})
 
@@ -415,7 +415,7 @@ async def get_preview(state: State, job_id: str) -> Response:
             f"job {job_id} was submitted without a preview; submit the request again with "
             '"preview": true in its options to get one',
         )
-    path = await result_file(state, job_id, "preview.png", "preview")
+    path = await result_file(state, job, "preview.png", "preview")
     return _streamed(path, "image/png", {})
 
 
