@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_weights import write_lpips_weights
 
 from humancrafter.cli import main
 from humancrafter.synth import write_dataset
@@ -171,3 +172,23 @@ def test_eval_table(tmp_path, tiny_data, capsys):
     out = capsys.readouterr().out
     for needle in ("| 1 view | network |", "| 1 view | prior |", "| 2 views | network |", "mIoU"):
         assert needle in out
+
+
+def test_lpips_in_training_and_eval(tmp_path, tiny_data, capsys):
+    """With a local LPIPS file (random weights in the lpips package's layout) the loss
+    has its LPIPS term and eval its LPIPS column; without one, neither."""
+    weights = write_lpips_weights(tmp_path / "lpips_vgg.pth")
+    path = config(tmp_path, tiny_data, "lp", 2, f'lpips_weights = "{weights}"')
+    train(load_config(path), log=lambda s: None)
+    rows = list(csv.DictReader((tmp_path / "lp" / "log.csv").open()))
+    assert all(float(r["lpips"]) > 0 for r in rows)
+    ckpt = str(tmp_path / "lp" / "model.safetensors")
+    args = ["eval", "--checkpoint", ckpt, "--data", str(tiny_data), "--split", "train",
+            "--limit", "1"]  # fmt: skip
+    assert main([*args, "--lpips-weights", str(weights)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| setting | method | PSNR | SSIM | LPIPS | mIoU | Acc | 3D cons. |"
+    lpips_cells = [float(line.split("|")[5]) for line in table[2:6]]
+    assert all(0 < x < 10 for x in lpips_cells)
+    assert main([*args, "--lpips-weights", str(tmp_path / "missing.pth")]) == 2
+    assert "do not exist" in capsys.readouterr().err

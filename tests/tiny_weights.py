@@ -1,6 +1,7 @@
 """A weights folder of tiny randomly initialised models in the real on-disk formats
 (``save_pretrained`` of the real transformers / diffusers classes), laid out as
-``docs/weights.md`` says: what the full-scale loaders are tested with in CI."""
+``docs/weights.md`` says: what the full-scale loaders are tested with in CI. Also an LPIPS
+file in the lpips package's state-dict layout, with random values (full size: VGG-16)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,43 @@ import torch
 
 DINO_DIM = 16
 """Feature width of the tiny DINOv2 (the real ViT-S/14 has 384)."""
+
+# The lpips package's LPIPS(net="vgg") layout, written out here rather than imported from
+# humancrafter.perceptual, so that a slip in the module's constants cannot agree with
+# itself: torchvision's vgg16 features and the package's five slices of them.
+VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+CUTS = (4, 9, 16, 23, 30)
+CHANNELS = (64, 128, 256, 512, 512)
+
+
+def lpips_package_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """What ``lpips.LPIPS(net="vgg").state_dict()`` holds, with random values."""
+    g = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {
+        "scaling_layer.shift": torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None],
+        "scaling_layer.scale": torch.tensor([0.458, 0.448, 0.450])[None, :, None, None],
+    }
+    index, c = 0, 3
+    for v in VGG16:
+        if v == "M":
+            index += 1
+            continue
+        k = next(s for s, end in enumerate(CUTS, 1) if index < end)
+        w = torch.randn(int(v), c, 3, 3, generator=g) * (2 / (9 * c)) ** 0.5
+        state[f"net.slice{k}.{index}.weight"] = w
+        state[f"net.slice{k}.{index}.bias"] = torch.randn(int(v), generator=g) * 0.01
+        index, c = index + 2, int(v)  # the convolution and its ReLU
+    for k, ch in enumerate(CHANNELS):
+        lin = torch.rand(1, ch, 1, 1, generator=g)
+        state[f"lin{k}.model.1.weight"] = lin
+        state[f"lins.{k}.model.1.weight"] = lin  # the package's ModuleList repeats them
+    return state
+
+
+def write_lpips_weights(path: Path, seed: int = 0) -> Path:
+    """``torch.save`` of :func:`lpips_package_state`, as a user would make the file."""
+    torch.save(lpips_package_state(seed), path)
+    return path
 
 
 def write_tiny_weights(root: Path, dino: bool = True, sv3d: bool = True) -> Path:

@@ -117,7 +117,10 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, markdown
 
-    results = evaluate(args.checkpoint, args.data, split=args.split, limit=args.limit)
+    results = evaluate(
+        args.checkpoint, args.data, split=args.split, limit=args.limit,
+        lpips_weights=args.lpips_weights,
+    )  # fmt: skip
     print(markdown(results))
     return 0
 
@@ -235,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="a synth folder")
     p.add_argument("--split", default="test", help="test (default), val or train")
     p.add_argument("--limit", type=int, help="evaluate at most this many subjects")
+    p.add_argument(
+        "--lpips-weights", type=Path,
+        help="a local LPIPS file (the lpips package's VGG state dict) for an LPIPS column",
+    )  # fmt: skip
     p.set_defaults(func=_eval)
     return parser
 

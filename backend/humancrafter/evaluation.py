@@ -4,7 +4,8 @@ For each test subject of a ``humancrafter synth`` folder and each setting (1 vie
 2 views: view 0 and the view most nearly opposite it), both methods reconstruct from the
 input views and are rendered into every other view (novel views), on white:
 
-- **PSNR / SSIM** of the colour image (SSIM: torchmetrics, 11 x 11 Gaussian window);
+- **PSNR / SSIM** of the colour image (SSIM: torchmetrics, 11 x 11 Gaussian window), and
+  **LPIPS** (VGG, :mod:`humancrafter.perceptual`) when a local weights file is given;
 - **mIoU / accuracy** of the rendered part labels: accuracy over the true person pixels;
   IoU per foreground class over the pixels that are person in the truth or the render
   (render: alpha > 0.5, else Background), averaged over the classes present in the truth;
@@ -36,6 +37,7 @@ from .model.checkpoint import load_model
 from .model.inputs import ViewInputs, from_maps
 from .model.network import HumanCrafterNet
 from .model.predict import predict, render_semantic
+from .perceptual import LPIPS, load_lpips, lpips_distance
 from .photo import PhotoAnalysis
 from .portable.parts import NUM_PARTS, PART_NAMES
 from .portable.splatfile import Splats
@@ -54,6 +56,7 @@ class Scores:
 
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
+    lpips: list[float] = field(default_factory=list)  # empty without LPIPS weights
     consistency: list[float] = field(default_factory=list)
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((NUM_PARTS, NUM_PARTS)))
 
@@ -73,6 +76,7 @@ class Scores:
         return {
             "PSNR": float(np.mean(self.psnr)),
             "SSIM": float(np.mean(self.ssim)),
+            "LPIPS": float(np.mean(self.lpips)) if self.lpips else float("nan"),
             "mIoU": float(np.nanmean(iou)),
             "Acc": float(acc),
             "3D cons.": float(np.mean(self.consistency)),
@@ -118,15 +122,24 @@ def consistency(r: Rendering, cams: Cameras) -> float:
     return float(ok.sum()) / max(int(seen_any.sum()), 1)
 
 
-def score(r: Rendering, cams: Cameras, view: dict[str, torch.Tensor], out: Scores) -> None:
+def score(
+    r: Rendering,
+    cams: Cameras,
+    view: dict[str, torch.Tensor],
+    out: Scores,
+    perceptual: LPIPS | None = None,
+) -> None:
     """Add one reconstruction's scores in its novel views to ``out``. ``view`` holds the
-    truth: rgb (S, H, W, 3) in [0, 1] (0 off the person), mask (S, H, W), part (S, H, W)."""
+    truth: rgb (S, H, W, 3) in [0, 1] (0 off the person), mask (S, H, W), part (S, H, W).
+    ``perceptual``: the LPIPS network, or None for no LPIPS."""
     m = view["mask"][..., None]
     truth = view["rgb"] * m + (1 - m)  # on white
     for s in range(len(cams)):
         mse = float(F.mse_loss(r.rgb[s].clamp(0, 1), truth[s]))
         out.psnr.append(-10 * np.log10(max(mse, 1e-10)))
     out.ssim.append(_ssim(r.rgb.clamp(0, 1), truth))
+    if perceptual is not None:
+        out.lpips += lpips_distance(perceptual, r.rgb.clamp(0, 1), truth).tolist()
     person = view["mask"] > 0.5
     pred = torch.where(r.alpha > 0.5, r.labels, 0)
     union = person | (r.alpha > 0.5)
@@ -216,13 +229,17 @@ def evaluate(
     limit: int | None = None,
     settings: tuple[int, ...] = (1, 2),
     progress: bool = True,
+    lpips_weights: str | Path | None = None,
 ) -> dict[str, dict[str, Scores]]:
-    """Scores per setting ("1 view", "2 views") and method ("network", "prior")."""
+    """Scores per setting ("1 view", "2 views") and method ("network", "prior");
+    ``lpips_weights``: a local LPIPS file (:func:`humancrafter.perceptual.load_lpips`)
+    for the LPIPS column, None for none."""
     from tqdm import tqdm
 
     from .training.data import subject_dirs
 
     net, _ = load_model(checkpoint)
+    perceptual = None if lpips_weights is None else load_lpips(lpips_weights)
     dirs = subject_dirs(Path(data), split)[:limit]
     results = {f"{n} view{'s' if n > 1 else ''}": {"network": Scores(), "prior": Scores()}
                for n in settings}  # fmt: skip
@@ -244,10 +261,11 @@ def evaluate(
             novel_cams = Cameras(cams.viewmats[novel], cams.Ks[novel], cams.width, cams.height)
             with torch.no_grad():
                 g = predict(net, inputs)[0]
-                score(
-                    render_network(g, net, novel_cams), novel_cams, truth, results[key]["network"]
-                )
-                score(render_prior(splats, novel_cams), novel_cams, truth, results[key]["prior"])
+                for method, r in (
+                    ("network", render_network(g, net, novel_cams)),
+                    ("prior", render_prior(splats, novel_cams)),
+                ):
+                    score(r, novel_cams, truth, results[key][method], perceptual)
     return results
 
 
@@ -265,16 +283,17 @@ def _inputs(views: list[dict], cams: Cameras, idx: list[int]) -> ViewInputs:
 
 
 def markdown(results: dict[str, dict[str, Scores]]) -> str:
-    """The results as markdown: one summary table, then per-class IoU (network, 1 view)."""
-    cols = ["PSNR", "SSIM", "mIoU", "Acc", "3D cons."]
+    """The results as markdown: one summary table (LPIPS only when it was measured), then
+    per-class IoU (network, 1 view)."""
+    first = next(iter(results.values()))
+    with_lpips = any(s.lpips for methods in results.values() for s in methods.values())
+    cols = ["PSNR", "SSIM", *(["LPIPS"] if with_lpips else []), "mIoU", "Acc", "3D cons."]
     lines = ["| setting | method | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for setting, methods in results.items():
         for name, s in methods.items():
             v = s.summary()
-            cells = [f"{v['PSNR']:.2f}", f"{v['SSIM']:.3f}", f"{v['mIoU']:.3f}",
-                     f"{v['Acc']:.3f}", f"{v['3D cons.']:.3f}"]  # fmt: skip
+            cells = [f"{v[c]:.2f}" if c == "PSNR" else f"{v[c]:.3f}" for c in cols]
             lines.append(f"| {setting} | {name} | " + " | ".join(cells) + " |")
-    first = next(iter(results.values()))
     lines += ["", "| class | " + " | ".join(first) + " |", "|---|" + "---|" * len(first)]
     ious = {name: s.per_class_iou() for name, s in first.items()}
     for c in range(1, NUM_PARTS):

@@ -81,22 +81,16 @@ def _teacher(cfg: Config, device: torch.device) -> torch.nn.Module | None:
 
 
 def _perceptual(cfg: Config, device: torch.device) -> Callable | None:
-    """LPIPS from a local state dict of the ``lpips`` package's VGG network, or None (with
-    one warning) when no weights are named; nothing is ever downloaded."""
+    """LPIPS (:mod:`humancrafter.perceptual`) from the local file ``[train] lpips_weights``,
+    or None (with one warning) when none is named; nothing is ever downloaded."""
     if cfg.loss.lpips <= 0:
         return None
     if not cfg.train.lpips_weights:
         warnings.warn("LPIPS is off: no local weights ([train] lpips_weights)", stacklevel=2)
         return None
-    try:
-        import lpips
-    except ImportError:
-        raise ValueError(
-            "[train] lpips_weights is set but the lpips package is not installed"
-        ) from None
-    net = lpips.LPIPS(net="vgg", pretrained=False, pnet_rand=True, verbose=False)
-    net.load_state_dict(torch.load(cfg.train.lpips_weights, map_location="cpu"))
-    return net.to(device).eval().requires_grad_(False)
+    from ..perceptual import load_lpips
+
+    return load_lpips(cfg.train.lpips_weights, device)
 
 
 def _batches(
