@@ -140,7 +140,6 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
     model_path, state_path, log_path = out / "model.safetensors", out / "state.pt", out / "log.csv"
     torch.manual_seed(cfg.train.seed)
     teacher = _teacher(cfg, device)
-    net = HumanCrafterNet(cfg.model, semantic_encoder=teacher)
     # Distillation (paper Sec. 3.4): rendered semantic embeddings, projected to the teacher's
     # width by a training-only 1x1 conv, against the teacher's features of the target view.
     distill = None if teacher is None else torch.nn.Conv2d(cfg.model.embed_dim, teacher.dim, 1)
@@ -156,6 +155,8 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
         raise ValueError(f"{out} already holds a run; use --resume, or choose another [train] out")
     elif cfg.train.init:  # fine-tuning: the weights of another run, a fresh optimiser and step 0
         net = _weights_of(cfg.train.init, cfg, teacher)
+    else:  # a new run: weights from the seed (set above)
+        net = HumanCrafterNet(cfg.model, semantic_encoder=teacher)
     net = net.to(device).train()
     params = [p for p in net.parameters() if p.requires_grad]
     if distill is not None:
