@@ -119,14 +119,21 @@ def test_failed_job_then_full_job_result_preview_and_cache(server: Server, photo
     assert again["num_splats"] == info["num_splats"]
     assert server.get(f"/jobs/{again['id']}/result").content == ply.content
 
-    # Asking for the preview is a different request: a new job that makes the sheet.
+    # Asking for the preview is a different request: a new job, which only draws the sheet
+    # of the stored splats (no reconstruction stage runs again; the same splats).
     with_preview = server.submit([photo], json.dumps({**json.loads(SMALL), "preview": True}))
     assert with_preview.status_code == 202 and not with_preview.json()["cached"]
     info = server.wait(with_preview.json()["id"], ("done", "failed"))
-    assert info["status"] == "done" and "preview" in info["timings"], info
+    assert info["status"] == "done", info
+    assert set(info["timings"]) == {"queued", "preview"}, info["timings"]
+    assert info["num_splats"] == len(splats)
+    assert server.get(f"/jobs/{info['id']}/result").content == ply.content
     preview = server.get(f"/jobs/{info['id']}/preview")
     assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(preview.content)).size == (4 * 96, 2 * 96)
+    # and that request is now cached in turn
+    again = server.submit([photo], json.dumps({**json.loads(SMALL), "preview": True})).json()
+    assert again["cached"] and server.get(f"/jobs/{again['id']}/preview").content == preview.content
 
     # The SPZ converter takes the result file.
     spz = server.post(

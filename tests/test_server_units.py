@@ -17,7 +17,7 @@ from server_fixtures import empty_photo, png_bomb, png_bytes, zero_size_png
 from humancrafter.pipeline import ReconstructResult
 from humancrafter.portable.splatfile import Splats
 from humancrafter.server.images import ImageRejected, open_image, sniff_format
-from humancrafter.server.jobs import Job, Store, cache_key
+from humancrafter.server.jobs import Job, Store, cache_key, preview_from_store
 from humancrafter.server.security import (
     allowed_host_names,
     bearer_matches,
@@ -178,3 +178,25 @@ def test_store_round_trip_and_eviction(tmp_path: Path) -> None:
     # Older than 50 s without use: the remaining old one goes.
     assert store.evict_results(10**12, 50.0, now) == [keys[2]]
     assert store.has_result(keys[0]) and not store.has_result(keys[1])
+
+
+def test_preview_of_a_stored_result_draws_only_the_sheet(tmp_path: Path) -> None:
+    """A preview request whose twin without the preview is stored: the twin's splats, as
+    stored, plus a sheet drawn by the real pipeline; None once the twin is evicted."""
+    from humancrafter.pipeline import Pipeline  # builds the photo front-end: a few seconds
+
+    store = Store(tmp_path)
+    base, key = "1" * 64, "2" * 64
+    result = _result(500)
+    store.save_result(base, ReconstructResult(result.splats, None, {"fit": 1.0}, ["w"]))
+    stages: list[tuple[str, float]] = []
+    pipeline = Pipeline(device="cpu", preview_views=2, preview_size=32)
+    meta = preview_from_store(pipeline, store, key, base, lambda s, f: stages.append((s, f)))
+    assert meta is not None and set(meta["timings"]) == {"preview"}
+    assert meta["num_splats"] == 500 and meta["warnings"] == ["w"]
+    assert stages == [("preview", 0.0), ("preview", 1.0)]
+    assert store.result_file(key, "splats.ply") == store.result_file(base, "splats.ply")
+    sheet = Image.open(io.BytesIO(store.result_file(key, "preview.png")))
+    assert sheet.size == (2 * 32, 2 * 32)  # colour and parts rows
+    store.evict_results(0, 1e9, time.time())  # everything goes
+    assert preview_from_store(pipeline, store, "3" * 64, base, lambda s, f: None) is None

@@ -69,3 +69,18 @@ def test_a_worker_that_dies_fails_that_job(worker: ProcessPipeline, tmp_path: Pa
     with pytest.raises(WorkerDied, match="SIGKILL"):
         _run(worker, tmp_path, 1000, 30_000)
     assert _run(worker, tmp_path, 1000, 0)["num_splats"] == 4
+
+
+def test_a_preview_request_whose_twin_is_gone_reconstructs(
+    worker: ProcessPipeline, tmp_path: Path
+) -> None:
+    """The stored twin of a preview request was evicted before the job ran: the worker
+    runs the whole job instead."""
+    image = png_bytes(Image.new("RGB", (300, 300), (120, 90, 60)))
+    options = {"mode": "prior", "num_gaussians": 1000, "seed": 0}
+    stages: list[str] = []
+    meta = worker.run_job(
+        tmp_path, KEY, [image], options, 10_000_000, lambda s, f: stages.append(s),
+        lambda: False, preview_of="cd" * 32,
+    )  # fmt: skip
+    assert stages == ["hog"] and meta["num_splats"] == 4

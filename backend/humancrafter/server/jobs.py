@@ -12,11 +12,14 @@ becomes part of a path)::
 
 A result is stored under the request's cache key (a hash of the image bytes, the options,
 the package version and the device), so identical requests share one result and a new
-identical request is answered at once with ``cached: true``. Results are evicted oldest
-first (by last use) beyond a total size or age; job records beyond a count or age. A done
-job whose result its client has not downloaded yet (``fetched``) is never trimmed nor its
-result evicted because of other clients' traffic, only by age; instead, once
-``max_jobs`` such jobs wait, new submissions (cached ones too) are refused with 429.
+identical request is answered at once with ``cached: true``. A request with
+``"preview": true`` whose twin without the preview is stored is a job that only draws the
+contact sheet of the stored splats (:func:`preview_from_store`; the reconstruction is not
+run again). Results are evicted oldest first (by last use) beyond a total size or age;
+job records beyond a count or age. A done job whose result its client has not downloaded
+yet (``fetched``) is never trimmed nor its result evicted because of other clients'
+traffic, only by age; instead, once ``max_jobs`` such jobs wait, new submissions (cached
+ones too) are refused with 429.
 
 One worker thread per pipeline (one pipeline per device) takes jobs from one bounded
 queue. The server runs each pipeline in a worker process (``worker.ProcessPipeline``, its
@@ -73,6 +76,8 @@ class PipelineLike(Protocol):
 
     def available_modes(self) -> dict[str, str | None]: ...
 
+    def make_preview(self, splats: splatfile.Splats) -> bytes: ...
+
     def run(
         self,
         images: list[Image.Image],
@@ -128,6 +133,9 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    preview_of: str | None = None
+    """Internal: the cache key of this request without the preview, stored when it was
+    submitted: the job draws the sheet of those splats (or reconstructs, if they are gone)."""
     fetched: bool = False
     """Internal: the result was downloaded at least once (until then the record and its
     result are kept whatever other clients do; only age removes them)."""
@@ -160,6 +168,25 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def preview_from_store(
+    pipeline: PipelineLike, store: Store, key: str, base_key: str, progress: ProgressFn
+) -> dict[str, Any] | None:
+    """Answer a request that asks for a preview from its stored twin without one: draw the
+    sheet of the twin's splats and store both under ``key``; returns the new meta (its
+    timings: the preview's alone), or None when the twin has been evicted meanwhile."""
+    meta = store.result_meta(base_key)
+    data = store.result_file(base_key, "splats.ply")
+    if meta is None or data is None:
+        return None
+    progress("preview", 0.0)
+    start = time.perf_counter()
+    png = pipeline.make_preview(splatfile.loads(data))
+    timings = {"preview": time.perf_counter() - start}
+    progress("preview", 1.0)
+    new = {"num_splats": meta["num_splats"], "warnings": meta["warnings"], "timings": timings}
+    return store.save_files(key, data, png, new)
 
 
 class Store:
@@ -269,16 +296,22 @@ class Store:
         return data
 
     def save_result(self, key: str, result: ReconstructResult) -> dict[str, Any]:
-        d = self._result_dir(key)
-        d.mkdir(mode=0o700, exist_ok=True)
-        _write_atomic(d / "splats.ply", splatfile.dumps(result.splats))
-        if result.preview_png is not None:
-            _write_atomic(d / "preview.png", result.preview_png)
         meta = {
             "num_splats": len(result.splats),
             "warnings": list(result.warnings),
             "timings": {k: float(v) for k, v in result.timings.items()},
         }
+        return self.save_files(key, splatfile.dumps(result.splats), result.preview_png, meta)
+
+    def save_files(
+        self, key: str, splats_ply: bytes, preview_png: bytes | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store a result's files under ``key``; ``meta.json`` last (it marks it complete)."""
+        d = self._result_dir(key)
+        d.mkdir(mode=0o700, exist_ok=True)
+        _write_atomic(d / "splats.ply", splats_ply)
+        if preview_png is not None:
+            _write_atomic(d / "preview.png", preview_png)
         _write_atomic(d / "meta.json", json.dumps(meta).encode())
         return meta
 
@@ -474,6 +507,10 @@ class JobManager:
             updated_at=now,
         )
         meta = self.store.result_meta(key)
+        if meta is None and options.get("preview"):
+            twin = cache_key(images, {**options, "preview": False}, self.device)
+            if self.store.has_result(twin):
+                job.preview_of = twin
         if meta is not None:
             with self._lock:
                 self._check_unfetched_locked(now)
@@ -589,7 +626,12 @@ class JobManager:
                     self.max_pixels,
                     progress,
                     should_cancel,
+                    job.preview_of,
                 )
+                result = None
+            elif job.preview_of is not None and (
+                meta := preview_from_store(pipeline, self.store, job.key, job.preview_of, progress)
+            ):
                 result = None
             else:
                 images = [

@@ -7,7 +7,9 @@ inherited from the server) that builds the pipeline once and
 keeps it warm between jobs. For each job the child gets the stored image bytes and the
 options over a pipe, decodes the images, calls ``Pipeline.run`` (any mode, nothing
 mode-specific here), writes the result files into the data folder itself and answers
-with the result's meta; progress comes back as messages while it runs.
+with the result's meta; progress comes back as messages while it runs. A preview request
+whose twin without the preview is stored only draws the sheet of the stored splats
+(:func:`.jobs.preview_from_store`).
 
 - Cancel (or shutdown): the child is killed at once and a new one started; the job ends
   without waiting for a stage boundary.
@@ -76,7 +78,7 @@ def _child_main(conn: Connection, factory: Callable[[], Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this ends
     from ..pipeline import ReconstructOptions
     from .images import ImageRejected, open_image
-    from .jobs import Store
+    from .jobs import Store, preview_from_store
 
     pipeline = factory()
     conn.send(("ready", pipeline.device, pipeline.available_modes()))
@@ -87,16 +89,22 @@ def _child_main(conn: Connection, factory: Callable[[], Any]) -> None:
             return
         if message is None:
             return
-        root, key, data, options, max_pixels = message
+        root, key, data, options, max_pixels, preview_of = message
         try:
-            images = [open_image(d, f"image {i + 1}", max_pixels) for i, d in enumerate(data)]
-            del data
 
             def progress(stage: str, fraction: float) -> None:
                 conn.send(("progress", stage, float(fraction)))
 
+            store = Store(Path(root))
+            if preview_of is not None:
+                meta = preview_from_store(pipeline, store, key, preview_of, progress)
+                if meta is not None:
+                    conn.send(("done", meta))
+                    continue
+            images = [open_image(d, f"image {i + 1}", max_pixels) for i, d in enumerate(data)]
+            del data
             result = pipeline.run(images, ReconstructOptions(**options), progress, None)
-            meta = Store(Path(root)).save_result(key, result)
+            meta = store.save_result(key, result)
             del result, images
             conn.send(("done", meta))
         except (InputError, ImageRejected) as e:
@@ -181,8 +189,10 @@ class ProcessPipeline:
         max_pixels: int,
         progress: ProgressFn,
         should_cancel: CancelFn,
+        preview_of: str | None = None,
     ) -> dict[str, Any]:
-        """Run one job in the child; returns the stored result's meta.
+        """Run one job in the child; returns the stored result's meta. ``preview_of``: the
+        stored twin of a preview request (:func:`.jobs.preview_from_store`), or None.
 
         Raises:
             Cancelled: ``should_cancel`` became true (the child was killed and restarted).
@@ -195,7 +205,7 @@ class ProcessPipeline:
                 self._restart()
             conn = self._conn
             assert conn is not None
-            conn.send((str(root), key, data, options, max_pixels))
+            conn.send((str(root), key, data, options, max_pixels, preview_of))
             next_check = 0.0
             while True:
                 now = time.monotonic()
