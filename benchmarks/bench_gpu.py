@@ -1,8 +1,8 @@
 """GPU figures (needs CUDA; run by ``tools/gpu_checks.sh``): the network alone for 2 views
 at the ``tiny`` and ``paper`` sizes (the paper: 126 ms per object), the full 1-view pipeline
 with tiny weights, and training steps per second (tiny preset, bf16; rendered by gsplat
-and by the project's pure-PyTorch rasterizer on the GPU). A figure whose requirements are
-missing on the machine (gsplat, diffusers) is reported as not measured, with the reason.
+and by the project's pure-PyTorch rasterizer on the GPU). A figure whose packages are missing
+on the machine (gsplat, diffusers) is reported as not measured, saying which.
 
 Network: random weights (time does not depend on them), 2 views, batch 1, bf16 autocast,
 median of 20 calls after 5 warm-ups with ``torch.cuda.synchronize``. The ``paper`` preset
@@ -13,6 +13,8 @@ figure includes the encoder's cost without its weights.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import shutil
 import statistics
 import sys
 import tempfile
@@ -81,22 +83,36 @@ def full_pipeline_s() -> float:
     return time.perf_counter() - t0
 
 
-def train_steps_per_s(backend: str, steps: int = 40) -> float:
+def _dataset(root: Path) -> Path:
+    """16 subjects of 6 views at 128 px under ``root`` (written once per run)."""
     from humancrafter.synth import write_dataset
+
+    data = root / "synth"
+    if not data.exists():
+        write_dataset(data, 16, views=6, res=128, seed=0, progress=False)
+    return data
+
+
+def train_steps_per_s(root: Path, backend: str, steps: int = 40) -> float:
     from humancrafter.training.config import load_config
     from humancrafter.training.train import train
 
-    tmp = Path(tempfile.mkdtemp())
-    write_dataset(tmp / "synth", 16, views=6, res=128, seed=0, progress=False)
-    cfg = tmp / "gpu.toml"
+    data = _dataset(root)
+    cfg = root / f"gpu_{backend}.toml"
     cfg.write_text(
-        f'[model]\npreset = "tiny"\n[data]\nroot = "{tmp / "synth"}"\ninput_views = [1, 2]\n'
-        f'workers = 2\n[train]\nout = "{tmp / "run"}"\nsteps = {steps}\nwarmup = 5\n'
+        f'[model]\npreset = "tiny"\n[data]\nroot = "{data}"\ninput_views = [1, 2]\n'
+        f'workers = 2\n[train]\nout = "{root / backend}"\nsteps = {steps}\nwarmup = 5\n'
         f'device = "cuda"\nrender_backend = "{backend}"\ncheckpoint_every = 1000\n'
     )
     t0 = time.perf_counter()
     train(load_config(cfg), log=lambda s: None)
     return steps / (time.perf_counter() - t0)
+
+
+def _missing(*packages: str) -> str | None:
+    """'not measured (...)' when one of ``packages`` is not installed, else None."""
+    gone = [p for p in packages if importlib.util.find_spec(p) is None]
+    return f"not measured ({', '.join(gone)} not installed)" if gone else None
 
 
 def main() -> None:
@@ -106,24 +122,25 @@ def main() -> None:
     if not torch.cuda.is_available():
         print("bench_gpu: skipped, no CUDA GPU (tools/gpu_checks.sh runs it on one)")
         return
+    root = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
     figures = [
-        ("network, tiny preset, 2 views (ms)", lambda: f"{network_ms('tiny'):.1f}"),
-        ("network, paper preset + DINOv2-S size, 2 views (ms)",
+        ("network, tiny preset, 2 views (ms)", ("transformers",),
+         lambda: f"{network_ms('tiny'):.1f}"),
+        ("network, paper preset + DINOv2-S size, 2 views (ms)", ("transformers",),
          lambda: f"{network_ms('paper'):.1f}"),
-        ("full pipeline, tiny weights, 1 photo (s)", lambda: f"{full_pipeline_s():.2f}"),
-        ("training, tiny preset, bf16 + gsplat (steps/s)",
-         lambda: f"{train_steps_per_s('gsplat'):.2f}"),
-        ("training, tiny preset, bf16 + PyTorch rasterizer (steps/s)",
-         lambda: f"{train_steps_per_s('cpu'):.2f}"),
+        ("full pipeline, tiny weights, 1 photo (s)", ("diffusers", "transformers"),
+         lambda: f"{full_pipeline_s():.2f}"),
+        ("training, tiny preset, bf16 + gsplat (steps/s)", ("gsplat",),
+         lambda: f"{train_steps_per_s(root, 'gsplat'):.2f}"),
+        ("training, tiny preset, bf16 + PyTorch rasterizer (steps/s)", (),
+         lambda: f"{train_steps_per_s(root, 'cpu'):.2f}"),
     ]  # fmt: skip
     rows = []
-    for label, figure in figures:
-        try:
-            value = figure()
-        except Exception as e:  # noqa: BLE001 - a missing package: say so, measure the rest
-            value = f"not measured ({type(e).__name__}: {str(e)[:100]})"
+    for label, needs, figure in figures:
+        value = _missing(*needs) or figure()
         rows.append((label, value))
         print(f"{label}: {value}", flush=True)
+    shutil.rmtree(root, ignore_errors=True)
     lines = [
         "# GPU", "", f"Machine: {describe_machine()}; GPU {torch.cuda.get_device_name(0)}.", "",
         "| what | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows), "",

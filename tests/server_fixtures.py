@@ -239,7 +239,8 @@ def zero_size_png() -> bytes:
 class FakePipeline:
     """A pipeline for :class:`~humancrafter.server.worker.ProcessPipeline` tests: its
     ``run`` holds ``options.num_gaussians`` bytes of memory, reports one stage, then sleeps
-    ``options.seed / 1000`` seconds and returns a tiny result."""
+    ``options.seed / 1000`` seconds and returns a tiny result; ``make_preview`` draws a
+    blank sheet."""
 
     device = "cpu"
 
@@ -261,3 +262,7 @@ class FakePipeline:
         )  # fmt: skip
         del hog
         return ReconstructResult(splats=splats, preview_png=png_bytes(Image.new("RGB", (4, 4))))
+
+    def make_preview(self, splats) -> bytes:  # noqa: ANN001
+        """A sheet as wide as the splats are many (so a test can tell it drew these)."""
+        return png_bytes(Image.new("RGB", (len(splats), 2)))

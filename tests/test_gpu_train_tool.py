@@ -38,7 +38,7 @@ def test_steps_fit_the_budget():
 def test_the_whole_run_on_cuda(tmp_path):
     out = tmp_path / "out"
     argv = ["--minutes", "0.2", "--subjects", "12", "--eval-limit", "2", "--out", str(out),
-            "--work", str(tmp_path / "work"), "--workers", "2"]  # fmt: skip
+            "--work", str(tmp_path / "work"), "--workers", "2", "--batch-size", "2"]  # fmt: skip
     assert gpu_train.main(argv) == 0
     report = json.loads((out / "gpu_train.json").read_text())
     assert report["cuda"] and report["steps"] >= 10

@@ -68,6 +68,12 @@ def test_lpips_safetensors_and_bad_files(tmp_path):
     assert torch.allclose(
         lpips_distance(load_lpips(st), a, 1 - a), lpips_distance(load_lpips(pth), a, 1 - a)
     )
+    only_lins = tmp_path / "only_lins.pth"  # the ModuleList's copy of the linear layers
+    torch.save({k: v for k, v in state.items() if not k.startswith(("lin0", "lin1", "lin2",
+                "lin3", "lin4"))}, only_lins)  # fmt: skip
+    assert torch.equal(
+        lpips_distance(load_lpips(only_lins), a, 1 - a), lpips_distance(load_lpips(pth), a, 1 - a)
+    )
     with pytest.raises(ValueError, match="do not exist"):
         load_lpips(tmp_path / "nothing.pth")
     lin_only = tmp_path / "vgg.pth"  # the package's bundled file: lin layers only

@@ -4,6 +4,7 @@ worker that dies fail that job alone, and the next job runs in a new worker."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
@@ -71,16 +72,23 @@ def test_a_worker_that_dies_fails_that_job(worker: ProcessPipeline, tmp_path: Pa
     assert _run(worker, tmp_path, 1000, 0)["num_splats"] == 4
 
 
-def test_a_preview_request_whose_twin_is_gone_reconstructs(
+def test_a_preview_request_draws_the_stored_twin_or_reconstructs(
     worker: ProcessPipeline, tmp_path: Path
 ) -> None:
-    """The stored twin of a preview request was evicted before the job ran: the worker
-    runs the whole job instead."""
+    """A preview request whose twin without the preview is stored: the worker only draws
+    the twin's sheet; when the twin is gone (evicted before the job ran), it runs the job."""
     image = png_bytes(Image.new("RGB", (300, 300), (120, 90, 60)))
     options = {"mode": "prior", "num_gaussians": 1000, "seed": 0}
-    stages: list[str] = []
-    meta = worker.run_job(
-        tmp_path, KEY, [image], options, 10_000_000, lambda s, f: stages.append(s),
-        lambda: False, preview_of="cd" * 32,
-    )  # fmt: skip
-    assert stages == ["hog"] and meta["num_splats"] == 4
+    twin, key = "cd" * 32, "ef" * 32
+    _run(worker, tmp_path, 1000, 0)  # stores a 4-splat result under KEY: the twin
+    for preview_of, expected in ((KEY, ["preview", "preview"]), (twin, ["hog"])):
+        stages: list[str] = []
+        meta = worker.run_job(
+            tmp_path, key if preview_of == KEY else twin, [image], options, 10_000_000,
+            lambda s, f, seen=stages: seen.append(s), lambda: False, preview_of=preview_of,
+        )  # fmt: skip
+        assert stages == expected and meta["num_splats"] == 4
+    store = Store(tmp_path)
+    assert set(store.result_meta(key)["timings"]) == {"preview"}
+    assert store.result_file(key, "splats.ply") == store.result_file(KEY, "splats.ply")
+    assert Image.open(io.BytesIO(store.result_file(key, "preview.png"))).size == (4, 2)

@@ -192,3 +192,15 @@ def test_lpips_in_training_and_eval(tmp_path, tiny_data, capsys):
     assert all(0 < x < 10 for x in lpips_cells)
     assert main([*args, "--lpips-weights", str(tmp_path / "missing.pth")]) == 2
     assert "do not exist" in capsys.readouterr().err
+    assert main(args) == 0  # without the file: no column
+    assert "LPIPS" not in capsys.readouterr().out.splitlines()[0]
+    with pytest.warns(UserWarning, match="LPIPS is off"):  # and no loss term
+        train(load_config(config(tmp_path, tiny_data, "nolp", 1)), log=lambda s: None)
+    row = next(csv.DictReader((tmp_path / "nolp" / "log.csv").open()))
+    assert row["lpips"] == "nan"
+
+
+def test_a_batch_larger_than_the_data_is_refused(tmp_path, tiny_data):
+    path = config(tmp_path, tiny_data, "big", 1, "batch_size = 50")
+    with pytest.raises(ValueError, match="fewer than one step takes"):
+        train(load_config(path), log=lambda s: None)

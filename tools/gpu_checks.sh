@@ -11,6 +11,9 @@ if [ -z "${PY:-}" ]; then
     if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 export PYTHONPATH="backend${PYTHONPATH:+:$PYTHONPATH}"
+for module in torch numpy PIL scipy safetensors tqdm torchmetrics pytest; do
+    $PY -c "import $module" 2>/dev/null || { echo "gpu_checks: $PY cannot import $module" >&2; exit 2; }
+done
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee "$OUT/torch.txt"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 $PY -m pytest -q -m gpu tests/test_render.py tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"

@@ -15,7 +15,8 @@ stage and per step, the steps chosen).
 Needs only torch, numpy, pillow, scipy, safetensors, tqdm and torchmetrics: the package is
 imported from ``backend/`` when it is not installed, so it runs with a machine's own
 PyTorch. Without gsplat the renders use the project's pure-PyTorch rasterizer, on the GPU.
-``--device cpu --minutes 0.2 --subjects 12`` is a dry run on any machine.
+``--device cpu --minutes 0.3 --subjects 12 --views 4 --batch-size 2 --workers 1`` is a dry
+run on any machine (the test split of 12 subjects leaves 10 to train on).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "backend"))
+try:
+    import humancrafter  # noqa: F401 - installed (a venv)
+except ImportError:  # a machine with only its own PyTorch: the package from the checkout
+    sys.path.insert(0, str(ROOT / "backend"))
 
 TIMING_STEPS = 30
-"""Steps of the timing run; the rate is taken over the last two thirds (after start-up)."""
+"""Steps of the timing run; the rate is taken from the log rows after its first third."""
 
 
 def seconds_per_step(log_csv: Path) -> float:
@@ -43,10 +47,8 @@ def seconds_per_step(log_csv: Path) -> float:
     rows = [(int(r["step"]), float(r["seconds"])) for r in csv.DictReader(log_csv.open())]
     if len(rows) < 2:
         raise ValueError(f"{log_csv} has too few rows to time a step")
-    (s0, t0), (s1, t1) = rows[len(rows) // 3], rows[-1]
-    if s1 == s0:
-        (s0, t0) = rows[0]
-    return (t1 - t0) / max(s1 - s0, 1)
+    (s0, t0), (s1, t1) = rows[len(rows) // 3], rows[-1]  # distinct rows: len(rows) >= 2
+    return (t1 - t0) / (s1 - s0)
 
 
 def steps_for(budget_s: float, per_step_s: float, minimum: int = 10) -> int:
@@ -55,6 +57,7 @@ def steps_for(budget_s: float, per_step_s: float, minimum: int = 10) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The four steps of the module docstring; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, default=ROOT / "configs/gpu_finetune.toml")
     p.add_argument("--minutes", type=float, default=5.0, help="training time budget")
@@ -76,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     from humancrafter.evaluation import evaluate, markdown
     from humancrafter.model.checkpoint import load_model, save_model
     from humancrafter.synth import write_dataset
-    from humancrafter.training.config import load_config
+    from humancrafter.training.config import Config, load_config
     from humancrafter.training.train import train
 
+    args.out, args.work, args.config = (a.resolve() for a in (args.out, args.work, args.config))
     os.chdir(ROOT)  # the config's relative paths (init) are from the repository root
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None:
         overrides["data"]["workers"] = args.workers
 
-    def config(out: Path, steps: int, **train_keys: object):
+    def config(out: Path, steps: int, **train_keys: object) -> Config:
         o = {k: dict(v) for k, v in overrides.items()}
         o["train"].update(out=str(out), steps=steps, log_every=10, **train_keys)
         return load_config(args.config, o)

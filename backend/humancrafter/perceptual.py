@@ -73,14 +73,14 @@ class LPIPS(nn.Module):
 
 _KEY = re.compile(
     r"^(?:net\.slice\d\.(\d+)\.(weight|bias)"  # VGG: net.slice2.5.weight -> features.5.weight
-    r"|lin(\d)\.model\.1\.weight"  # lin2.model.1.weight (after a Dropout) -> lins.2.weight
+    r"|lins?\.?(\d)\.model\.1\.weight"  # lin2.model.1.weight / lins.2.model.1.weight
     r"|scaling_layer\.(shift|scale))$"
 )
 
 
 def _our_key(key: str) -> str | None:
-    """The lpips package's state-dict key -> ours (None: a key we do not need, such as the
-    ``lins.K`` duplicates of ``linK``)."""
+    """The lpips package's state-dict key -> ours (None: a key we do not need). The
+    package holds each linear layer twice, as ``linK`` and ``lins.K``; either will do."""
     m = _KEY.match(key)
     if m is None:
         return None
@@ -115,16 +115,19 @@ def load_lpips(path: str | Path, device: str | torch.device = "cpu") -> LPIPS:
         raise ValueError(f"LPIPS weights {path} could not be read ({e})") from None
     if not isinstance(raw, dict):
         raise ValueError(f"LPIPS weights {path} hold no state dict")
-    net = LPIPS()
+    with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+        net = LPIPS()
     state = {k2: v for k, v in raw.items() if (k2 := _our_key(str(k))) is not None}
-    missing = [k for k in net.state_dict() if k not in state and k not in ("shift", "scale")]
+    state.setdefault("shift", torch.tensor(SHIFT)[None, :, None, None])
+    state.setdefault("scale", torch.tensor(SCALE)[None, :, None, None])
+    missing = [k for k in net.state_dict() if k not in state]
     if missing:
         raise ValueError(
             f"LPIPS weights {path} are not the lpips package's VGG network: "
             f"{len(missing)} weights missing ({', '.join(missing[:4])}, ...)"
         )
     try:
-        net.load_state_dict(state, strict=False)
+        net.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     except RuntimeError as e:
         raise ValueError(f"LPIPS weights {path} have the wrong shapes ({e})") from None
     return net.to(device).eval().requires_grad_(False)

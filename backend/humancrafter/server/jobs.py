@@ -13,9 +13,9 @@ becomes part of a path)::
 A result is stored under the request's cache key (a hash of the image bytes, the options,
 the package version and the device), so identical requests share one result and a new
 identical request is answered at once with ``cached: true``. A request with
-``"preview": true`` whose twin without the preview is stored is a job that only draws the
-contact sheet of the stored splats (:func:`preview_from_store`; the reconstruction is not
-run again). Results are evicted oldest first (by last use) beyond a total size or age;
+``"preview": true`` whose twin without the preview is stored when the job runs only draws
+the contact sheet of the stored splats (:func:`preview_from_store`; the reconstruction is
+not run again). Results are evicted oldest first (by last use) beyond a total size or age;
 job records beyond a count or age. A done job whose result its client has not downloaded
 yet (``fetched``) is never trimmed nor its result evicted because of other clients'
 traffic, only by age; instead, once ``max_jobs`` such jobs wait, new submissions (cached
@@ -133,9 +133,6 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
-    preview_of: str | None = None
-    """Internal: the cache key of this request without the preview, stored when it was
-    submitted: the job draws the sheet of those splats (or reconstructs, if they are gone)."""
     fetched: bool = False
     """Internal: the result was downloaded at least once (until then the record and its
     result are kept whatever other clients do; only age removes them)."""
@@ -180,9 +177,14 @@ def preview_from_store(
     data = store.result_file(base_key, "splats.ply")
     if meta is None or data is None:
         return None
+    try:
+        splats = splatfile.loads(data)
+    except ValueError as e:  # a damaged file: reconstruct instead
+        log.warning("stored result %s is unreadable (%s); reconstructing", base_key, e)
+        return None
     progress("preview", 0.0)
     start = time.perf_counter()
-    png = pipeline.make_preview(splatfile.loads(data))
+    png = pipeline.make_preview(splats)
     timings = {"preview": time.perf_counter() - start}
     progress("preview", 1.0)
     new = {"num_splats": meta["num_splats"], "warnings": meta["warnings"], "timings": timings}
@@ -507,10 +509,6 @@ class JobManager:
             updated_at=now,
         )
         meta = self.store.result_meta(key)
-        if meta is None and options.get("preview"):
-            twin = cache_key(images, {**options, "preview": False}, self.device)
-            if self.store.has_result(twin):
-                job.preview_of = twin
         if meta is not None:
             with self._lock:
                 self._check_unfetched_locked(now)
@@ -589,8 +587,9 @@ class JobManager:
                 self._finish(job, "failed", error="internal error of the server (see its log)")
             finally:
                 elapsed = time.perf_counter() - started
+                reconstructed = set(job.timings) - {"queued", "preview"}  # not a sheet alone
                 with self._lock:
-                    if job.status == "done" and not job.cached:
+                    if job.status == "done" and not job.cached and reconstructed:
                         self._mean_run_s = 0.7 * self._mean_run_s + 0.3 * elapsed
             self._enforce_limits(time.time())
 
@@ -603,6 +602,13 @@ class JobManager:
         if data is None:
             self._finish(job, "failed", error="the uploaded images of this job were lost")
             return
+        # A preview request whose twin without the preview is stored (now, when it runs):
+        # only the sheet of the twin's splats is drawn.
+        twin = None
+        if job.options.get("preview"):
+            twin = cache_key(data, {**job.options, "preview": False}, self.device)
+            if not self.store.has_result(twin):
+                twin = None
 
         def progress(stage: str, fraction: float) -> None:
             # In memory only: after a crash a running job is failed whatever its stage.
@@ -626,11 +632,11 @@ class JobManager:
                     self.max_pixels,
                     progress,
                     should_cancel,
-                    job.preview_of,
+                    twin,
                 )
                 result = None
-            elif job.preview_of is not None and (
-                meta := preview_from_store(pipeline, self.store, job.key, job.preview_of, progress)
+            elif twin is not None and (
+                meta := preview_from_store(pipeline, self.store, job.key, twin, progress)
             ):
                 result = None
             else:

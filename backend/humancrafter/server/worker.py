@@ -180,6 +180,9 @@ class ProcessPipeline:
     def run(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ProcessPipeline runs stored jobs through run_job")
 
+    def make_preview(self, *args: Any, **kwargs: Any) -> bytes:
+        raise NotImplementedError("ProcessPipeline draws previews in the child (run_job)")
+
     def run_job(
         self,
         root: Path,

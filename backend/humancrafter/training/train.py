@@ -139,6 +139,7 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
     out = Path(cfg.train.out)
     model_path, state_path, log_path = out / "model.safetensors", out / "state.pt", out / "log.csv"
     torch.manual_seed(cfg.train.seed)
+    perceptual = _perceptual(cfg, device)  # first: a bad weights file is refused at once
     teacher = _teacher(cfg, device)
     # Distillation (paper Sec. 3.4): rendered semantic embeddings, projected to the teacher's
     # width by a training-only 1x1 conv, against the teacher's features of the target view.
@@ -183,7 +184,6 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
         project = torch.nn.parallel.DistributedDataParallel(
             distill, device_ids=[local_rank] if device.type == "cuda" else None
         )
-    perceptual = _perceptual(cfg, device)
     data = cfg.data
     datasets = {
         n: SynthDataset(
@@ -191,6 +191,12 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
         )
         for n in data.input_views
     }
+    per_step = cfg.train.batch_size * world
+    if len(datasets[data.input_views[0]]) < per_step:
+        raise ValueError(
+            f"{data.root} has {len(datasets[data.input_views[0]])} {data.split} subjects, fewer "
+            f"than one step takes (batch_size {cfg.train.batch_size} x {world} processes)"
+        )
 
     def used_before(n: int) -> int:  # batches stream n gave before start_step
         return sum(1 for s in range(start_step) if data.input_views[s % len(data.input_views)] == n)
