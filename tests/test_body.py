@@ -299,6 +299,14 @@ def test_new_wardrobe_is_sampled():
     assert "afro" in {a.hair for a in apps}
 
 
+def test_a_dress_is_one_garment():
+    print_ = Material("print", (0.9, 0.3, 0.4), (0.95, 0.9, 0.9), 40.0)
+    dress = Appearance(top="tshirt", bottom="skirt", dress=True, materials={"top": print_})
+    assert dress.materials["bottom"] is print_
+    with pytest.raises(ValueError, match="needs both"):
+        Appearance(dress=True)  # trousers
+
+
 def test_logo_and_print():
     logo = Material("logo", (1, 1, 1), (1, 0, 0), 1 / 0.03, grain=0.0, centre=(0.0, 0.22, 0.06))
     pr = Material("print", (1, 1, 1), (0, 0, 0), 30.0, grain=0.0)

@@ -67,16 +67,14 @@ def wardrobe(size: int = 192) -> Image.Image:
                     materials={"top": Material("print", (0.9, 0.8, 0.2), (0.1, 0.3, 0.6), 30.0)}),
          "arms_crossed"),
         (Appearance(top="longsleeve", hat="brim", bottom="skirt", dress=True, bottom_length=0.7,
-                    held="phone"), "hand_to_face"),
+                    held="phone",
+                    materials={"top": Material("print", (0.9, 0.3, 0.4), (0.95, 0.9, 0.9), 40.0)}),
+         "hand_to_face"),
         (Appearance(top="longsleeve", hat="beanie", hair="long", jacket=True, coat=0.35),
          "bending"),
     ]  # fmt: skip
     cols = []
     for i, (app, kind) in enumerate(looks):
-        if app.dress:
-            app.materials["bottom"] = app.materials["top"] = Material(
-                "print", (0.9, 0.3, 0.4), (0.95, 0.9, 0.9), 40.0
-            )
         pose, _ = sample_pose(np.random.default_rng(i), kind)
         out = raycast(
             centred(BodyParams(torch.zeros(10), pose, torch.zeros(3)), app),

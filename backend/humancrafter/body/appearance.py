@@ -126,8 +126,9 @@ class Appearance:
         shoes: one of :data:`SHOES`. socks: one of :data:`SOCKS`.
         held: one of :data:`HELD`; held_side: the hand (or hip) that holds it, left/right.
         belly: 0 = none, up to 1 = a pregnancy-sized belly (skin, Torso; clothes cover it).
-        dress: the top and a skirt share one material (a dress; still labelled Upper and
-            Lower_Clothing above and below the waist).
+        dress: the top and a skirt are one garment: the skirt takes the top's material
+            (still labelled Upper and Lower_Clothing above and below the waist); needs a
+            top and ``bottom="skirt"``.
         mouth_open: lips apart, showing teeth and tongue.
         materials: one :class:`Material` per name in :data:`MATERIAL_SLOTS`.
     """
@@ -163,8 +164,12 @@ class Appearance:
         ):
             if getattr(self, name) not in options:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; one of {options}")
+        if self.dress and (self.bottom != "skirt" or self.top == "none"):
+            raise ValueError("a dress is a top and a skirt: dress=True needs both")
         defaults = _plain_materials()
         self.materials = {**defaults, **self.materials}
+        if self.dress:  # one garment: the skirt is the top's material
+            self.materials["bottom"] = self.materials["top"]
         for m in self.materials.values():
             if m.pattern not in PATTERNS:
                 raise ValueError(f"unknown pattern {m.pattern!r}; one of {PATTERNS}")
@@ -205,8 +210,6 @@ class Appearance:
         hair = str(rng.choice(HAIR_STYLES, p=[0.06, 0.1, 0.24, 0.15, 0.19, 0.13, 0.08, 0.05]))
         mouth_open = bool(rng.random() < 0.3)
         dress = bottom == "skirt" and top != "none" and rng.random() < 0.5
-        if dress:
-            materials["bottom"] = materials["top"]
         return Appearance(
             top=top,
             sleeve=sleeve,
