@@ -29,6 +29,7 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = steps_for(args.minutes * 60, per_step)
     cfg = config(args.work / "run", steps)
     warmup = min(cfg.train.warmup, max(1, steps // 10))
-    cfg = config(args.work / "run", steps, warmup=warmup)
+    cfg = replace(cfg, train=replace(cfg.train, warmup=warmup))
     note(stage="timing", seconds_per_step=round(per_step, 4), steps=steps, warmup=warmup)
 
     t = time.perf_counter()

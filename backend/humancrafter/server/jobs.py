@@ -602,13 +602,11 @@ class JobManager:
         if data is None:
             self._finish(job, "failed", error="the uploaded images of this job were lost")
             return
-        # A preview request whose twin without the preview is stored (now, when it runs):
-        # only the sheet of the twin's splats is drawn.
+        # A preview request: when its twin without the preview is stored (now, as it runs),
+        # only the sheet of the twin's splats is drawn (preview_from_store checks).
         twin = None
         if job.options.get("preview"):
             twin = cache_key(data, {**job.options, "preview": False}, self.device)
-            if not self.store.has_result(twin):
-                twin = None
 
         def progress(stage: str, fraction: float) -> None:
             # In memory only: after a crash a running job is failed whatever its stage.

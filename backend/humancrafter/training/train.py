@@ -191,11 +191,11 @@ def train(cfg: Config, resume: bool = False, log: Callable[[str], None] = print)
         )
         for n in data.input_views
     }
-    per_step = cfg.train.batch_size * world
-    if len(datasets[data.input_views[0]]) < per_step:
+    subjects = len(datasets[data.input_views[0]])  # the same split for every view count
+    if subjects < cfg.train.batch_size * world:
         raise ValueError(
-            f"{data.root} has {len(datasets[data.input_views[0]])} {data.split} subjects, fewer "
-            f"than one step takes (batch_size {cfg.train.batch_size} x {world} processes)"
+            f"{data.root} has {subjects} {data.split} subjects, fewer than one step takes "
+            f"(batch_size {cfg.train.batch_size} x {world} processes)"
         )
 
     def used_before(n: int) -> int:  # batches stream n gave before start_step
