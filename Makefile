@@ -7,10 +7,13 @@ STAMP  := $(VENV)/.installed
 # The Khronos glTF-Validator (npm, pinned by its package-lock.json) for tests/test_gltf_spec.py;
 # without npm the install says so and that test skips.
 VALIDATOR := tools/gltf-validator/node_modules/gltf-validator/package.json
+# Two third-party SPZ readers (npm, pinned by tools/spz-reader/package-lock.json) for
+# tests/test_spz.py; without npm the install says so and those tests skip.
+SPZ_READER := tools/spz-reader/node_modules/spz-js/package.json
 
 .PHONY: install test lint demo addon bench clean
 
-install: $(STAMP) $(VALIDATOR)
+install: $(STAMP) $(VALIDATOR) $(SPZ_READER)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,11 +26,16 @@ $(VALIDATOR): tools/gltf-validator/package.json tools/gltf-validator/package-loc
 		npm ci --prefix tools/gltf-validator --no-audit --no-fund && touch $@; \
 	else echo "npm not found: the glTF-Validator test (tests/test_gltf_spec.py) will skip"; fi
 
+$(SPZ_READER): tools/spz-reader/package.json tools/spz-reader/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tools/spz-reader --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the npm SPZ reader tests (tests/test_spz.py) will skip"; fi
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: $(STAMP) $(VALIDATOR) lint
+test: $(STAMP) $(VALIDATOR) $(SPZ_READER) lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -4,10 +4,12 @@ each test takes a few seconds."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -78,9 +80,9 @@ def _ply(means_value: float = 0.0, header_edit: tuple[bytes, bytes] | None = Non
     return data
 
 
-def _spz(server: Server, body: bytes) -> requests.Response:
+def _spz(server: Server, body: bytes, params: dict[str, str] | None = None) -> requests.Response:
     headers = {"Content-Type": "application/octet-stream"}
-    return server.post("/convert/spz", data=body, headers=headers)
+    return server.post("/convert/spz", data=body, headers=headers, params=params)
 
 
 # ---- 1, 2, 8: hostile splat files and options ----
@@ -100,6 +102,16 @@ def test_hostile_splat_headers_and_values_get_422_at_once(server: Server) -> Non
     clear_error(_spz(server, _ply(means_value=3e38)), 422, "means has 1 splats with values")
     assert server.rss_bytes() - before < 100_000_000
     assert _spz(server, _ply()).status_code == 200
+
+
+def test_spz_is_version_2_unless_3_is_asked_for(server: Server) -> None:
+    ply = _ply()
+    for params, version in (({}, 2), ({"version": "2"}, 2), ({"version": "3"}, 3)):
+        r = _spz(server, ply, params)
+        assert r.status_code == 200, r.text
+        assert gzip.decompress(r.content)[:8] == struct.pack("<II", 0x5053474E, version)
+    for bad in ("1", "4", "two"):
+        clear_error(_spz(server, ply, {"version": bad}), 422, "version")
 
 
 def test_hostile_options_get_400(server: Server, photo: bytes) -> None:
@@ -358,5 +370,45 @@ def test_long_poll_during_sigterm_gets_the_job_state(tmp_path: Path, photo: byte
         r = answer["r"]
         assert r.status_code == 200, r.text
         assert r.json()["status"] in ("running", "queued", "done")
+    finally:
+        srv.stop()
+
+
+# ---- issue 21 item 6: the worker processes end with a killed server ----
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_a_killed_server_takes_its_worker_processes_along(tmp_path: Path, photo: bytes) -> None:
+    """SIGKILL the server while its worker computes a job: the worker, the fork server and
+    multiprocessing's resource tracker are gone within a second, and nothing they write
+    after the kill is a traceback (the worker used to compute until its next progress
+    message and die of BrokenPipeError)."""
+    srv = Server(tmp_path)
+    try:
+        job = srv.submit([photo], small(401, 400_000)).json()
+        deadline = time.monotonic() + 60
+        while (info := srv.get(f"/jobs/{job['id']}").json())["stage"] in (None, "starting"):
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.05)
+        assert info["status"] == "running", info
+        worker, pids = srv.job_worker_pid(), srv.worker_pids()
+        assert worker in pids and len(pids) >= 2, pids  # fork server, worker, tracker
+        logged = srv.log_path.stat().st_size
+        srv.proc.kill()
+        srv.proc.wait()
+        start = time.monotonic()
+        while any(_alive(p) for p in pids) and time.monotonic() - start < 10:
+            time.sleep(0.005)
+        gone = time.monotonic() - start
+        assert not [p for p in pids if _alive(p)] and gone < 1.0, gone
+        assert "Traceback" not in srv.log_path.read_bytes()[logged:].decode(errors="replace")
     finally:
         srv.stop()

@@ -452,7 +452,18 @@ def _streamed(path: Path, media_type: str, headers: dict[str, str]) -> Response:
     },
     tags=["convert"],
 )
-async def convert_spz(request: Request) -> Response:
+async def convert_spz(
+    request: Request,
+    version: Annotated[
+        int,
+        Query(
+            ge=2,
+            le=3,
+            description="SPZ file version: 2 (read by every SPZ loader) or 3 (more precise "
+            "rotations, newer loaders only)",
+        ),
+    ] = 2,
+) -> Response:
     """Convert a splat PLY (the body) to SPZ; labels are dropped (SPZ has no place for
     them)."""
     body = await request.body()
@@ -462,7 +473,7 @@ async def convert_spz(request: Request) -> Response:
             splats = splatfile.loads(body)
         except splatfile.SplatFileError as e:
             raise HTTPException(422, f"the body is not a splat PLY file: {e}") from None
-        return splats_to_spz(splats)
+        return splats_to_spz(splats, version=version)
 
     data = await run_in_threadpool(convert)
     return Response(

@@ -19,6 +19,19 @@ whose twin without the preview is stored only draws the sheet of the stored spla
   ``MEMORY_CHECK_S``; beyond ``memory_limit_bytes`` it is killed and the job fails with
   "the job needed more than N GB of memory".
 - The server's event loop never runs model code, so status polls stay fast under load.
+- The worker and the fork server end with the server, however it ends (SIGKILL
+  included), within a few tens of milliseconds and without a traceback. The process tree
+  is server -> fork server -> worker, plus server -> multiprocessing's resource tracker.
+  A thread of the worker waits on ``multiprocessing.parent_process().sentinel``, a pipe
+  whose other end only the server holds, so the kernel closes it when the server dies;
+  the thread then SIGKILLs the fork server (its own exit, tearing down torch, takes most
+  of a second) and ends the worker with ``os._exit`` (a native call that holds the
+  interpreter lock delays that thread until it returns). The resource tracker ends by
+  itself once neither holds its pipe. (``PR_SET_PDEATHSIG`` would not do: the worker's
+  parent is the fork server, which stays alive while the worker holds its "alive" pipe.)
+  Sends to a server that is gone end the worker quietly too. With no worker alive (at
+  start-up, before the first one is forked), the fork server ends by itself once the
+  server is gone, after its imports.
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +86,44 @@ def _describe_exit(code: int | None) -> str:
     return f"the worker process ended unexpectedly (exit code {code})"
 
 
+def _end_with_server() -> None:
+    """In the worker: start a daemon thread that, as soon as the server process is gone,
+    kills the fork server and ends this process with exit status 0 (see the module
+    docstring)."""
+    server = mp.parent_process()
+    if server is None:  # not started by multiprocessing
+        return
+    fork_server = os.getppid()
+
+    def watch() -> None:
+        wait([server.sentinel])
+        # Still our parent (not reaped, so its pid is not reused), and not the server.
+        if os.getppid() == fork_server and fork_server != server.pid:
+            os.kill(fork_server, signal.SIGKILL)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="humancrafter-server-watch", daemon=True).start()
+
+
 def _child_main(conn: Connection, factory: Callable[[], Any]) -> None:
-    """The worker process: build the pipeline once, then run jobs until told to stop."""
+    """The worker process: build the pipeline once, then run jobs until told to stop or
+    until the server is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this ends
+    _end_with_server()
+    pipeline = factory()
+    try:
+        conn.send(("ready", pipeline.device, pipeline.available_modes()))
+        _serve(conn, pipeline)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the server is gone; the watching thread may already have ended us
+
+
+def _serve(conn: Connection, pipeline: Any) -> None:
+    """Run the jobs the server sends until it sends None or closes the pipe."""
     from ..pipeline import ReconstructOptions
     from .images import ImageRejected, open_image
     from .jobs import Store, preview_from_store
 
-    pipeline = factory()
-    conn.send(("ready", pipeline.device, pipeline.available_modes()))
     while True:
         try:
             message = conn.recv()
