@@ -130,14 +130,16 @@ def make_part_groups(obj: bpy.types.Object, labels: np.ndarray) -> dict[str, int
         vg = obj.vertex_groups.get(name)
         if vg is not None:
             obj.vertex_groups.remove(vg)
-    labels = np.asarray(labels, np.int64)
+    labels = np.asarray(labels)
+    small = labels.size == 0 or (0 <= labels.min() and labels.max() < NUM_PARTS)
+    labels = labels.astype(np.uint8 if small else np.int64, copy=False)  # bytes: radix sort
     counts = np.bincount(labels, minlength=NUM_PARTS)
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    order = np.argsort(labels, kind="stable").tolist()
+    starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
     made = {}
-    for k in np.flatnonzero(counts):
+    for k in np.flatnonzero(counts).tolist():
         vg = obj.vertex_groups.new(name=PART_NAMES[k])
-        vg.add(order[starts[k] : starts[k + 1]].tolist(), 1.0, "REPLACE")
+        vg.add(order[starts[k] : starts[k + 1]], 1.0, "REPLACE")
         made[PART_NAMES[k]] = int(counts[k])
     return made
 

@@ -111,12 +111,19 @@ def _ensure_polling() -> None:
 
 def present_import(obj: bpy.types.Object, report: importer.ImportReport, scene) -> None:
     """What follows :func:`importer.create_object` in both import paths: the display node
-    set-up, the scene's part materials (named in ``report``) and the sidebar's part list."""
-    display.ensure_display(obj)
+    set-up, the scene's part materials (named in ``report``) and the sidebar's part list.
+
+    The display is built once: with the scene's part materials when the scene has any
+    and the object has part labels, else plain (reading the labels of a large object
+    only to find no material for them costs a noticeable part of the import)."""
+    applied = []
+    if report.labelled and part_tools.scene_materials(scene):
+        applied = part_tools.apply_scene_materials(obj, scene)  # builds the display too
+    else:
+        display.ensure_display(obj)
     display.configure_scene(scene)
     display.sync_camera(scene)
     display.show_colours_in_solid_views()
-    applied = part_tools.apply_scene_materials(obj, scene)
     if applied:
         report.notes.append(f"part materials applied to {', '.join(applied)}")
     if report.labelled:

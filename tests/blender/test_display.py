@@ -124,6 +124,11 @@ def test_viewport_realised_display_matches_the_render(scene, addon, tmp_path):
     np.testing.assert_array_equal(col[1:].reshape(-1, 12, 4)[:, 0], own)
     heavy = {a.name for a in mesh.attributes if a.name.startswith(("sh_", "model_"))}
     assert not heavy  # the file's own values are not copied onto the proxies
+    names = {a.name for a in mesh.attributes}
+    assert not names & {"normal", "rotation", "scale", "opacity_logit", "log_scale", "rot_wxyz",
+                        "part_conf", "hc_hidden", "hc_material"}, names  # fmt: skip
+    assert {"Col", "part", "opacity", "hcCut", "hcP", "hcReal"} <= names, names
+
     cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
     scene.collection.objects.link(cam)
     cam.location, cam.rotation_euler = (0.0, -2.2, 0.5), (math.pi / 2, 0.0, 0.0)
@@ -171,3 +176,37 @@ def test_eevee_draws_the_same_gaussian(one_splat, addon, tmp_path):
     inside = want > 0.2
     colour = px[inside, :3] / px[inside, 3:4]
     np.testing.assert_allclose(colour.mean(0), [0.6, 0.3, 0.1], atol=0.04)
+
+
+def test_displays_share_one_lean_group(scene, addon, tmp_path):
+    """The attribute-dropping step is one node group used by every display (built once
+    per file, so each import builds a small display tree), rebuilt when it is stale."""
+    import bpy
+
+    display = _mod(addon, "display")
+    path = tmp_path / "b.ply"
+    from humancrafter.portable import splatfile
+
+    splatfile.save(path, body(500, seed=4))
+    objs = []
+    for _ in range(2):
+        bpy.ops.humancrafter.import_splats(filepath=str(path), target_height=1.0)
+        objs.append(bpy.context.view_layer.objects.active)
+    lean = bpy.data.node_groups[display.LEAN_GROUP]
+    assert [g.name for g in bpy.data.node_groups].count(display.LEAN_GROUP) == 1
+    for obj in objs:
+        group = obj.modifiers[display.MODIFIER].node_group
+        used = [n.node_tree for n in group.nodes if n.bl_idname == "GeometryNodeGroup"]
+        assert used == [lean, lean]  # instances and the viewport stub
+    removes = [n for n in lean.nodes if n.bl_idname == "GeometryNodeRemoveAttribute"]
+    assert len(removes) == len(display._DROP_WILDCARD) + len(display._DROP_EXACT)
+    lean[display._LEAN_KEY] = "an older add-on's patterns"
+    lean.nodes.remove(removes[0])
+    display.ensure_display(objs[0])
+    assert bpy.data.node_groups[display.LEAN_GROUP] == lean  # rebuilt in place
+    assert len([n for n in lean.nodes if n.bl_idname == "GeometryNodeRemoveAttribute"]) == len(
+        removes
+    )
+    dg = bpy.context.evaluated_depsgraph_get()
+    names = {a.name for a in objs[1].evaluated_get(dg).data.attributes}
+    assert "sh_dc" not in names and "Col" in names

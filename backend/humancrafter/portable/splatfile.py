@@ -88,7 +88,15 @@ class SplatFileError(ValueError):
     """A splat file that cannot be read or written; the message names the problem."""
 
 
+def _all_finite(value: np.ndarray) -> bool:
+    """Whether every value is finite: two vectorised reductions and no temporary (a NaN
+    makes the min and max NaN, an infinity is the min or the max)."""
+    return value.size == 0 or bool(np.isfinite(value.min()) and np.isfinite(value.max()))
+
+
 def _check_finite(name: str, value: np.ndarray) -> None:
+    if _all_finite(value):  # the common case; the per-splat search below names the first
+        return
     bad = ~np.isfinite(value)
     if bad.ndim > 1:
         bad = bad.any(axis=tuple(range(1, bad.ndim)))
@@ -100,6 +108,8 @@ def _check_finite(name: str, value: np.ndarray) -> None:
 
 
 def _check_range(name: str, value: np.ndarray, low: float, high: float) -> None:
+    if value.size == 0 or (low <= value.min() and value.max() <= high):
+        return
     bad = (value < low) | (value > high)
     if bad.ndim > 1:
         bad = bad.any(axis=tuple(range(1, bad.ndim)))
@@ -693,6 +703,8 @@ def _decode(h: _Header, body: bytes) -> Splats:
             out = np.empty((h.count, len(wanted)), np.float32)
             for j, c in enumerate(wanted):
                 out[:, j] = cols[c][0][:, cols[c][1]]
+        if _all_finite(out):
+            return out
         bad = ~np.isfinite(out)
         if bad.any():
             row, col = np.argwhere(bad)[0]
