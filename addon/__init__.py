@@ -3,8 +3,8 @@
 Layout: pure modules (no bpy, testable without Blender) for conversions, planning and
 I/O -- :mod:`.axes` (frames), :mod:`.colour` (sRGB, display colours, recolouring),
 :mod:`.bones` (bones and weights from part labels), :mod:`.client` (HTTP), :mod:`.jobs`
-(worker threads), :mod:`.gltf_splat`, :mod:`.mesh_convert` (splats -> closed mesh),
-``portable`` (shared with the backend) -- and bpy modules for data and UI --
+(worker threads), :mod:`.gltf_splat`, ``portable`` (shared with the backend: parts, the
+splat file, ``mesh_convert`` splats -> closed mesh) -- and bpy modules for data and UI --
 :mod:`.meshdata`, :mod:`.importer`, :mod:`.display`, :mod:`.part_tools`,
 :mod:`.rigging`, :mod:`.exporter`, :mod:`.game_mesh`, :mod:`.props`,
 :mod:`.preferences`, :mod:`.operators` (which runs an import, then its display steps),

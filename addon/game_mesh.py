@@ -1,10 +1,11 @@
 """A splat object -> a game character: a closed, vertex-coloured, skinned triangle mesh
-(bpy; the geometry and the value transfer are numpy, in :mod:`.mesh_convert`), and its
+(bpy; the geometry and the value transfer are numpy, in :mod:`.portable.mesh_convert`,
+shared with the backend's ``humancrafter mesh``), and its
 export as GLB or FBX through Blender's own exporters.
 
 The mesh object, ``<splat object> Mesh``:
 
-- its surface from :func:`.mesh_convert.splat_surface` around the splats' rest
+- its surface from :func:`.portable.mesh_convert.splat_surface` around the splats' rest
   positions (mesh space of the splat object, metres) and the same object transform;
 - ``Col`` (point colour, linear, alpha 1): the mean of the splats' ``Col`` near each
   vertex (opacity- and distance-weighted), shown by the material
@@ -31,7 +32,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import mesh_convert, meshdata
+from . import meshdata
+from .portable import mesh_convert
 from .portable.parts import NUM_PARTS, PART_NAMES
 
 MESH_OF = "hc_mesh_of"  # on a converted mesh object: the name of its splat object

@@ -49,7 +49,7 @@ def _addon(name: str) -> types.ModuleType:
 
 def main() -> None:
     importer, rigging = _addon("importer"), _addon("rigging")
-    game_mesh, mc = _addon("game_mesh"), _addon("mesh_convert")
+    game_mesh, mc = _addon("game_mesh"), _addon("portable.mesh_convert")
     run = validator()
     sources = [(f"synthetic, {n:,}", body(n, seed=3)) for n in (40_000, 100_000)]
     sources += [(p.stem, splatfile.load(p)) for p in sorted(SAMPLES.glob("*.ply"))]

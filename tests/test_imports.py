@@ -29,8 +29,8 @@ ADDON_WITHOUT_BPY = (
     "colour",
     "gltf_splat",
     "jobs",
-    "mesh_convert",
     "portable.config",
+    "portable.mesh_convert",
     "portable.parts",
     "portable.splatfile",
 )

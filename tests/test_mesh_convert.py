@@ -1,6 +1,7 @@
-"""``addon/mesh_convert.py`` without Blender: marching tetrahedra on known fields, the
-splat surface (closed, filled, in the right place), the value transfer and the skin
-weight limit. ``tests/blender/test_game_mesh.py`` covers the Blender side."""
+"""``portable/mesh_convert.py`` (shared by the add-on and the backend) without Blender:
+marching tetrahedra on known fields, the splat surface (closed, filled, in the right
+place), the value transfer and the skin weight limit. ``tests/blender/test_game_mesh.py``
+covers the Blender side, ``tests/test_mesh_export.py`` the backend's files."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ sys.path.insert(0, str(ROOT / "tests" / "blender"))
 
 from synth_body import body  # noqa: E402
 
+from humancrafter.portable import mesh_convert as mc  # noqa: E402
+
 
 def _addon_module(name: str) -> types.ModuleType:
     if "hc_addon_mesh" not in sys.modules:
@@ -27,7 +30,6 @@ def _addon_module(name: str) -> types.ModuleType:
     return importlib.import_module(f"hc_addon_mesh.{name}")
 
 
-mc = _addon_module("mesh_convert")
 axes = _addon_module("axes")
 
 

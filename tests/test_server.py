@@ -8,6 +8,7 @@ import io
 import json
 import signal
 import stat
+import struct
 import threading
 from pathlib import Path
 
@@ -219,6 +220,38 @@ def test_oversized_upload_is_refused_before_reading(server: Server) -> None:
     r = server.post("/convert/spz", data=chunks())
     assert_clear_error(r, 413, "20 MB")
     assert server.healthy()
+
+
+def test_mesh_of_a_result_in_each_format(server: Server, photo: bytes) -> None:
+    """``GET /jobs/{id}/mesh``: the stored splats as a skinned GLB (the ``prior`` mode
+    rigs its result), OBJ or PLY; typed refusals."""
+    job = server.submit([photo], SMALL).json()
+    assert server.wait(job["id"], ("done", "failed"))["status"] == "done"
+    r = server.get(f"/jobs/{job['id']}/mesh", params={"format": "glb", "voxel": 0.03})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "model/gltf-binary"
+    assert f"humancrafter-{job['id']}.glb" in r.headers["content-disposition"]
+    (jlen,) = struct.unpack_from("<I", r.content, 12)
+    doc = json.loads(r.content[20 : 20 + jlen])
+    assert r.content[:4] == b"glTF" and len(doc["skins"][0]["joints"]) == 24
+    names = {m["name"] for m in doc["meshes"]}
+    assert {"Face_Neck", "Left_Lower_Arm"} <= names
+    attributes = doc["meshes"][0]["primitives"][0]["attributes"]
+    assert {"JOINTS_0", "WEIGHTS_0", "COLOR_0"} <= set(attributes)
+    obj = server.get(f"/jobs/{job['id']}/mesh", params={"format": "obj", "voxel": 0.03})
+    assert obj.status_code == 200 and obj.headers["content-type"] == "model/obj"
+    assert {line[2:] for line in obj.text.splitlines() if line.startswith("o ")} == names
+    ply = server.get(f"/jobs/{job['id']}/mesh", params={"format": "ply", "voxel": 0.03})
+    assert ply.status_code == 200 and ply.content.startswith(b"ply\n")
+    assert b"property uchar part" in ply.content[:4000]
+    # refusals: an unknown format, a voxel out of range, no such job, a job without result
+    assert_clear_error(server.get(f"/jobs/{job['id']}/mesh", params={"format": "fbx"}), 422,
+                       "format")  # fmt: skip
+    assert_clear_error(server.get(f"/jobs/{job['id']}/mesh", params={"voxel": 0}), 422, "voxel")
+    assert_clear_error(server.get("/jobs/" + "0" * 32 + "/mesh"), 404, "no job")
+    failed = server.submit([empty_photo()], SMALL).json()
+    server.wait(failed["id"], ("done", "failed"))
+    assert_clear_error(server.get(f"/jobs/{failed['id']}/mesh"), 409, "failed")
 
 
 def test_bad_splat_file_for_spz(server: Server) -> None:

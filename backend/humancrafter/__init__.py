@@ -4,8 +4,8 @@ The package is split so that a newcomer can find things (the full map, with the
 conventions, is ``docs/design.md``, "Where things are"):
 
 - ``portable/``: pure numpy + standard library modules shared with the Blender add-on
-  (part taxonomy, the splat file, the service's address and token file). Nothing in there
-  may import torch.
+  (part taxonomy, the splat file, the service's address and token file, splats -> closed
+  mesh). Nothing in there may import torch.
 - ``errors``: the errors a reconstruction raises on purpose; imports nothing else here.
 - ``cameras``, ``render``: the one camera convention and the Gaussian renderer.
 - ``body/``: the part-labelled parametric body (the prior) and its ray caster.

@@ -29,6 +29,13 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mesh(args: argparse.Namespace) -> int:
+    from .mesh_export import export_file
+
+    print(export_file(args.splats, args.output, voxel=args.voxel, height=args.height).message())
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .server.main import ServeOptions, serve
 
@@ -125,6 +132,21 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_real(args: argparse.Namespace) -> int:
+    from .real_eval import evaluate_real, photo_table, summary_table
+
+    if not args.samples.is_dir():
+        raise FileNotFoundError(f"no samples folder at {args.samples}")
+    scores = evaluate_real(
+        args.samples, args.modes, out_dir=args.out, num_gaussians=args.gaussians,
+        only=args.only or (),
+    )  # fmt: skip
+    print(summary_table(scores))
+    print()
+    print(photo_table(scores))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="humancrafter",
@@ -144,6 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw every splat (default: a very large file is drawn from a subsample)",
     )
     p.set_defaults(func=_render)
+
+    p = sub.add_parser(
+        "mesh", help="splat file -> closed, coloured, part-grouped (GLB: skinned) mesh"
+    )
+    p.add_argument("splats", type=Path, help="splat file (.ply)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="output mesh; the suffix picks the format: .glb (skinned), .obj or .ply",
+    )  # fmt: skip
+    p.add_argument(
+        "--voxel", type=float, default=0.015,
+        help="grid spacing of the surface in metres (default 0.015; vertices every ~1 cm)",
+    )  # fmt: skip
+    p.add_argument(
+        "--height", type=float, default=1.75, help="height of the person in metres (1.75)"
+    )
+    p.set_defaults(func=_mesh)
 
     p = sub.add_parser("serve", help="run the reconstruction service the Blender add-on uses")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
@@ -243,6 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a local LPIPS file (the lpips package's VGG state dict) for an LPIPS column",
     )  # fmt: skip
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("eval-real", help="modes on real photos vs the published results")
+    p.add_argument(
+        "--samples", type=Path, default=Path("../shared/samples"),
+        help="the real samples folder (default ../shared/samples)",
+    )  # fmt: skip
+    p.add_argument("--modes", nargs="+", default=["prior", "fast"], help="modes to compare")
+    p.add_argument("--out", type=Path, help="folder for the sheets real_<photo>.png")
+    p.add_argument("--gaussians", type=int, default=40_000, help="Gaussians asked of each mode")
+    p.add_argument("--only", nargs="+", help="photo names to keep (e.g. hc_novel_10)")
+    p.set_defaults(func=_eval_real)
     return parser
 
 

@@ -91,7 +91,7 @@ def test_convert_makes_a_closed_coloured_mesh_with_parts(character, addon):
     import bpy
 
     splats, obj, arm = character
-    mc = _mod(addon, "mesh_convert")
+    mc = _mod(addon, "portable.mesh_convert")
     meshdata = _mod(addon, "meshdata")
     mesh = obj.data
     surface = mc.Surface(meshdata.positions(mesh), _faces(mesh))

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
@@ -37,7 +37,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from .. import __version__
+from .. import __version__, mesh_export
 from ..portable import splatfile
 from ..portable.config import API_PREFIX
 from ..spz import splats_to_spz
@@ -63,6 +63,10 @@ MAX_OPTIONS_DEPTH = 8
 DECODE_SLOTS = 2
 """Uploads read and decoded at the same time (each costs its bytes plus up to 4 bytes a
 pixel, 160 MB for a 40-megapixel image); further uploads wait for a slot."""
+MESH_SLOTS = 1
+"""Mesh conversions (``/jobs/{id}/mesh``) run in the server process one at a time (each
+at most about 0.65 GB, at the largest grid :data:`~humancrafter.mesh_export.MAX_GRID_POINTS`
+allows); further requests wait for the slot."""
 
 
 @dataclass
@@ -101,6 +105,7 @@ class AppState:
     stopping: asyncio.Event | None = None
     """Set when the server begins to shut down (SIGINT / SIGTERM): long polls answer."""
     decode_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DECODE_SLOTS))
+    mesh_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MESH_SLOTS))
     loop: asyncio.AbstractEventLoop | None = None
 
     def begin_shutdown(self) -> None:
@@ -417,6 +422,61 @@ async def get_preview(state: State, job_id: str) -> Response:
         )
     path = await result_file(state, job, "preview.png", "preview")
     return _streamed(path, "image/png", {})
+
+
+@router.get(
+    "/jobs/{job_id}/mesh",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: _BINARY for media in sorted(set(mesh_export.MEDIA_TYPES.values()))},
+            "description": "GLB, OBJ or PLY",
+        },
+        **_errors(404, 409, 410, 422),
+    },
+    tags=["results"],
+)
+async def get_mesh(
+    state: State,
+    job_id: str,
+    fmt: Annotated[
+        Literal["glb", "obj", "ply"],
+        Query(
+            alias="format",
+            description="glb (skinned to the result's skeleton), obj or ply; all with vertex "
+            "colours and one group per body part",
+        ),
+    ] = "glb",
+    voxel: Annotated[
+        float,
+        Query(
+            ge=0.005,
+            le=mesh_export.MAX_VOXEL,
+            description="grid spacing of the surface in metres, the person 1.75 m tall",
+        ),
+    ] = mesh_export.DEFAULT_VOXEL,
+) -> Response:
+    """The result as a closed, vertex-coloured triangle mesh with one group per body part,
+    skinned in GLB (``humancrafter mesh``, ``docs/api.md``); made on request, a few
+    seconds for 40,000 splats."""
+    path = await result_file(state, _find(state, job_id), "splats.ply", "result")
+
+    def convert() -> bytes:
+        try:
+            splats = splatfile.load(path)
+        except OSError:
+            raise HTTPException(410, "the file was deleted by the server's storage limit") from None
+        try:
+            return mesh_export.encode(mesh_export.build(splats, voxel), fmt)
+        except ValueError as e:  # no surface at this voxel size, or too large a grid
+            raise HTTPException(422, str(e)) from None
+
+    async with state.mesh_slots:
+        data = await run_in_threadpool(convert)
+    disposition = f'attachment; filename="humancrafter-{job_id}.{fmt}"'
+    return Response(
+        data, media_type=mesh_export.MEDIA_TYPES[fmt], headers={"Content-Disposition": disposition}
+    )
 
 
 def _streamed(path: Path, media_type: str, headers: dict[str, str]) -> Response:

@@ -1,8 +1,10 @@
 """Splats -> a closed triangle mesh, and splat values -> its vertices (numpy only, no bpy).
 
-:mod:`.game_mesh` turns the result into a Blender object; everything here works on plain
-arrays in one frame (Blender's, metres; any frame works as long as it is the same for
-every argument).
+Shared by the add-on (``addon/game_mesh.py``: *Convert to Mesh*, a Blender object) and
+the backend (``humancrafter/mesh_export.py``: ``humancrafter mesh``, GLB / OBJ / PLY
+without Blender). Everything here works on plain arrays in one frame (any frame works as
+long as it is the same for every argument; both callers use metres: Blender's frame in
+the add-on, the glTF frame in the backend).
 
 The surface (:func:`splat_surface`):
 
