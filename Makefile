@@ -11,9 +11,9 @@ VALIDATOR := tools/gltf-validator/node_modules/gltf-validator/package.json
 # tests/test_spz.py; without npm the install says so and those tests skip.
 SPZ_READER := tools/spz-reader/node_modules/spz-js/package.json
 
-.PHONY: install test lint demo addon bench clean
+.PHONY: install test lint demo addon bench clean bpy-versions
 
-install: $(STAMP) $(VALIDATOR) $(SPZ_READER)
+install: $(STAMP) $(VALIDATOR) $(SPZ_READER) bpy-versions
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,11 +31,17 @@ $(SPZ_READER): tools/spz-reader/package.json tools/spz-reader/package-lock.json
 		npm ci --prefix tools/spz-reader --no-audit --no-fund && touch $@; \
 	else echo "npm not found: the npm SPZ reader tests (tests/test_spz.py) will skip"; fi
 
+# tests/blender also runs on the Blender versions of tests/blender/bpy_versions.txt, one
+# virtual environment each (.venv-bpy-*; Python 3.13 for bpy 5.1 and newer, from pyenv or
+# Debian's packages); one that cannot be made says so, and its tests skip.
+bpy-versions:
+	bash tools/bpy_venvs.sh
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: $(STAMP) $(VALIDATOR) $(SPZ_READER) lint
+test: $(STAMP) $(VALIDATOR) $(SPZ_READER) bpy-versions lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -152,7 +152,7 @@ def build_material(nt: bpy.types.ShaderNodeTree) -> None:
     geo = new("ShaderNodeNewGeometry")
     to_obj = new("ShaderNodeVectorTransform")
     to_obj.vector_type, to_obj.convert_from, to_obj.convert_to = "VECTOR", "WORLD", "OBJECT"
-    links.new(geo.outputs["Incoming"], to_obj.inputs[0])
+    links.new(geo.outputs["Incoming"], to_obj.inputs["Vector"])  # bpy 5.3: input 0 is hidden
     vw = to_obj.outputs[0]
     rows = new("ShaderNodeCombineXYZ")
     for i in range(3):
@@ -247,6 +247,46 @@ def camera_focal_px(scene: bpy.types.Scene) -> float:
     return cam.data.lens / cam.data.sensor_height * h
 
 
+def input_prop(mod: bpy.types.Modifier, identifier: str) -> tuple[bpy.types.bpy_struct, str]:
+    """(owner, property) of the Geometry Nodes modifier input ``identifier`` (``Socket_N``),
+    for ``layout.prop``: bpy 5.3 keeps input values in ``mod.properties.inputs``, 5.0 and
+    older as ID properties of the modifier."""
+    props = getattr(mod, "properties", None)
+    if props is not None and hasattr(props, "inputs"):
+        return getattr(props.inputs, identifier), "value"
+    return mod, f'["{identifier}"]'
+
+
+def get_input(mod: bpy.types.Modifier, name: str, default=None):
+    """The value of the modifier's input socket called ``name`` (``default`` without one)."""
+    identifier = input_id(mod, name)
+    if identifier is None:
+        return default
+    owner, prop = input_prop(mod, identifier)
+    return owner.value if prop == "value" else owner.get(identifier, default)
+
+
+def set_input(mod: bpy.types.Modifier, name: str, value) -> None:
+    """Set the modifier's input socket called ``name`` (the object still needs
+    ``update_tag``)."""
+    identifier = input_id(mod, name)
+    if identifier is None:
+        raise KeyError(f"{mod.node_group.name} has no input {name!r}")
+    owner, prop = input_prop(mod, identifier)
+    if prop == "value":
+        owner.value = value
+    else:
+        owner[identifier] = value
+
+
+def input_id(mod: bpy.types.Modifier, name: str) -> str | None:
+    """The identifier (``Socket_N``) of the modifier's input socket called ``name``."""
+    for item in mod.node_group.interface.items_tree:
+        if item.item_type == "SOCKET" and item.in_out == "INPUT" and item.name == name:
+            return item.identifier
+    return None
+
+
 def sync_camera(scene: bpy.types.Scene) -> None:
     """Give every splat display of ``scene`` the camera's focal length (the dilation's
     pixel size); called at import and before each render."""
@@ -255,11 +295,11 @@ def sync_camera(scene: bpy.types.Scene) -> None:
         mod = obj.modifiers.get(MODIFIER) if obj.type == "MESH" else None
         if mod is None or mod.node_group is None:
             continue
-        for item in mod.node_group.interface.items_tree:
-            if item.item_type == "SOCKET" and item.name == "Focal (px)":
-                if abs(mod.get(item.identifier, 0.0) - focal) > 1e-6:
-                    mod[item.identifier] = focal
-                    obj.update_tag()
+        if input_id(mod, "Focal (px)") is None:
+            continue
+        if abs(get_input(mod, "Focal (px)", 0.0) - focal) > 1e-6:
+            set_input(mod, "Focal (px)", focal)
+            obj.update_tag()
 
 
 @bpy.app.handlers.persistent
@@ -305,6 +345,13 @@ def ensure_display(obj: bpy.types.Object, part_materials: list | None = None) ->
     mod.node_group = group
     if not obj.data.materials:
         obj.data.materials.append(splat_material(obj))
+
+
+def _shown(sockets) -> list:
+    """The sockets a node shows for its data type. Compare and Random Value in bpy 5.0 and
+    older keep hidden sockets for the other types (Compare's INT A is input 2); 5.3 has
+    only the data type's own."""
+    return [s for s in sockets if s.enabled]
 
 
 def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, extra: list) -> None:
@@ -359,7 +406,7 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
     thin = new("FunctionNodeBooleanMath")  # viewport -> keep  ==  not viewport or keep
     thin.operation = "IMPLY"
     nt.links.new(viewport.outputs[0], thin.inputs[0])
-    nt.links.new(keep.outputs[3], thin.inputs[1])
+    nt.links.new(_shown(keep.outputs)[0], thin.inputs[1])
 
     visible = new("FunctionNodeBooleanMath")
     visible.operation = "NIMPLY"  # above and not hidden
@@ -401,9 +448,19 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
     nt.links.new(s2.outputs[0], grown.inputs[0])
     nt.links.new(eps2.outputs[0], grown.inputs[1])  # a float into a vector: all three
     root = new("ShaderNodeVectorMath")
-    root.operation = "POWER"
-    nt.links.new(grown.outputs[0], root.inputs[0])
-    root.inputs[1].default_value = (0.5, 0.5, 0.5)
+    if "POWER" in root.bl_rna.properties["operation"].enum_items:
+        root.operation = "POWER"
+        nt.links.new(grown.outputs[0], root.inputs[0])
+        root.inputs[1].default_value = (0.5, 0.5, 0.5)
+    else:  # bpy 4.2 has no vector power: the square root of each component
+        nt.nodes.remove(root)
+        xyz, root = new("ShaderNodeSeparateXYZ"), new("ShaderNodeCombineXYZ")
+        nt.links.new(grown.outputs[0], xyz.inputs[0])
+        for axis in ("X", "Y", "Z"):
+            sqrt = new("ShaderNodeMath")
+            sqrt.operation = "SQRT"
+            nt.links.new(xyz.outputs[axis], sqrt.inputs[0])
+            nt.links.new(sqrt.outputs[0], root.inputs[axis])
     sigma = root.outputs[0]
 
     # rows of (R S)^-1 = S^-1 R^T (R's columns over the scales): the shader's map of
@@ -443,8 +500,9 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
     for k, mat in enumerate([base, *extra]):
         is_k = new("FunctionNodeCompare")
         is_k.data_type, is_k.operation = "INT", "EQUAL"
-        nt.links.new(slot.outputs["Attribute"], is_k.inputs[2])
-        is_k.inputs[3].default_value = k
+        a, b = _shown(is_k.inputs)[:2]
+        nt.links.new(slot.outputs["Attribute"], a)
+        b.default_value = k
         sel = new("FunctionNodeBooleanMath")
         sel.operation = "AND"
         nt.links.new(selected.outputs[0], sel.inputs[0])
@@ -473,7 +531,7 @@ def build_nodes(group: bpy.types.GeometryNodeTree, base: bpy.types.Material, ext
     index = new("GeometryNodeInputIndex")
     rest = new("FunctionNodeCompare")
     rest.data_type, rest.operation = "INT", "GREATER_THAN"
-    nt.links.new(index.outputs[0], rest.inputs[2])
+    nt.links.new(index.outputs[0], _shown(rest.inputs)[0])
     stub = new("GeometryNodeDeleteGeometry")
     nt.links.new(gin.outputs["Geometry"], stub.inputs["Geometry"])
     nt.links.new(rest.outputs[0], stub.inputs["Selection"])
@@ -523,7 +581,10 @@ def _lean_group() -> bpy.types.GeometryNodeTree:
     for i, (pattern, mode) in enumerate(patterns):
         node = group.nodes.new("GeometryNodeRemoveAttribute")
         node.location = (200 * (i + 1), 0)
-        node.inputs["Pattern Mode"].default_value = mode
+        if "Pattern Mode" in node.inputs:  # an input from bpy 5.0 on, a property in 4.x
+            node.inputs["Pattern Mode"].default_value = mode
+        else:
+            node.pattern_mode = mode.upper()
         node.inputs["Name"].default_value = pattern
         group.links.new(geometry, node.inputs["Geometry"])
         geometry = node.outputs[0]

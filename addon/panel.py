@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import game_mesh, importer
+from . import display, game_mesh, importer
 
 RUNNING = ("checking", "submitting", "queued", "running", "downloading")
 
@@ -136,7 +136,7 @@ class HC_PT_rig_export(_Panel, bpy.types.Panel):
                     and item.in_out == "INPUT"
                     and item.socket_type != "NodeSocketGeometry"
                 ):
-                    box.prop(mod, f'["{item.identifier}"]', text=item.name)
+                    box.prop(*display.input_prop(mod, item.identifier), text=item.name)
 
 
 class HC_PT_game_mesh(_Panel, bpy.types.Panel):

@@ -165,7 +165,7 @@ def test_eevee_draws_the_same_gaussian(one_splat, addon, tmp_path):
 
     obj, sigma, q = one_splat
     scene = bpy.context.scene
-    scene.render.engine = "BLENDER_EEVEE"
+    scene.render.engine = "BLENDER_EEVEE" if bpy.app.version >= (5, 0) else "BLENDER_EEVEE_NEXT"
     scene.eevee.taa_render_samples = 64
     scene.render.filter_size = 0.0  # pixel centres, as the Cycles test and the reference
     px = _render(tmp_path, "eevee")

@@ -47,19 +47,18 @@ def _cutoff(addon) -> float:
 def test_display_instances_follow_cutoff_budget_and_hiding(person, addon):
     obj, s, _ = person
     mod = obj.modifiers["HumanCrafter Display"]
-    ids = {i.name: i.identifier for i in mod.node_group.interface.items_tree
-           if i.item_type == "SOCKET" and i.in_out == "INPUT"}  # fmt: skip
+    set_input = _mod(addon, "display").set_input
     visible = int((s.opacity() > _cutoff(addon)).sum())
     assert _instances(obj) == visible  # below the viewport budget: every visible point
-    mod[ids["Opacity Cut-off"]] = 0.7
+    set_input(mod, "Opacity Cut-off", 0.7)
     obj.update_tag()
     assert _instances(obj) == int((s.opacity() > 0.7).sum())
-    mod[ids["Opacity Cut-off"]] = 0.0
-    mod[ids["Viewport Budget"]] = 3000
+    set_input(mod, "Opacity Cut-off", 0.0)
+    set_input(mod, "Viewport Budget", 3000)
     obj.update_tag()
     n = _instances(obj)
     assert 2500 < n < 3500  # random thinning to the budget in the viewport
-    mod[ids["Viewport Budget"]] = 10_000_000
+    set_input(mod, "Viewport Budget", 10_000_000)
     part_tools = _mod(addon, "part_tools")
     part_tools.isolate(obj, PART_IDS["Hair"])
     assert _instances(obj) == int((s.part == PART_IDS["Hair"]).sum())

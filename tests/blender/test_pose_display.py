@@ -36,11 +36,9 @@ def person(scene, addon, tmp_path):
     assert bpy.ops.humancrafter.import_splats(filepath=str(path), target_height=1.8) == {"FINISHED"}
     obj = bpy.context.view_layer.objects.active
     mod = obj.modifiers["HumanCrafter Display"]
-    for item in mod.node_group.interface.items_tree:  # draw every splat, in point order
-        if item.item_type == "SOCKET" and item.name == "Opacity Cut-off":
-            mod[item.identifier] = 0.0
-        if item.item_type == "SOCKET" and item.name == "Viewport Budget":
-            mod[item.identifier] = 10_000_000
+    set_input = _mod(addon, "display").set_input
+    set_input(mod, "Opacity Cut-off", 0.0)  # draw every splat, in point order
+    set_input(mod, "Viewport Budget", 10_000_000)
     obj.update_tag()
     return obj, s
 

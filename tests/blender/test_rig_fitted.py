@@ -54,21 +54,28 @@ MODES = ("fast", "prior")
 @pytest.fixture(scope="module")
 def reconstructions(tmp_root) -> dict[str, Path]:
     """Key ``name`` (mode ``fast``) and ``name prior`` -> splat file of that mode's reconstruction
-    (about 40,000 splats) of that photo."""
+    (about 40,000 splats) of that photo. Made once per test run when the parent gives a
+    folder (``HC_RECONSTRUCTIONS``) that the Blender versions share."""
     have = {k: p for k, p in PHOTOS.items() if p.is_file()}
+    folder = Path(os.environ.get("HC_RECONSTRUCTIONS") or tmp_root)
     out = {}
     args = []
     for mode in MODES:
         for k, photo in have.items():
             key = k if mode == "fast" else f"{k} prior"
-            out[key] = tmp_root / f"{k}_{mode}.ply"
+            out[key] = folder / f"{k}_{mode}.ply"
             args += [mode, str(photo), str(out[key])]
+    done = folder / "reconstructions.done"
+    if done.is_file() and done.read_text() == repr(args):
+        return out
     env = dict(os.environ, PYTHONPATH=str(ROOT / "backend"))
-    proc = subprocess.run([sys.executable, "-c", RECONSTRUCT, *args], env=env,
+    python = os.environ.get("HC_BACKEND_PYTHON", sys.executable)  # a Python with torch
+    proc = subprocess.run([python, "-c", RECONSTRUCT, *args], env=env,
                           capture_output=True, text=True, timeout=400)  # fmt: skip
     if "No module named 'mediapipe'" in proc.stderr:
         pytest.skip("the backend's photo extra (mediapipe) is not installed")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    done.write_text(repr(args))
     return out
 
 
@@ -265,9 +272,8 @@ def test_viewport_turns_the_splats_with_the_fitted_rig(scene, addon, reconstruct
     obj = _import(bpy, reconstructions["astronaut"])
     s = splatfile.load(reconstructions["astronaut"])
     mod = obj.modifiers["HumanCrafter Display"]
-    for item in mod.node_group.interface.items_tree:  # draw every splat, in point order
-        if item.item_type == "SOCKET" and item.name in ("Opacity Cut-off", "Viewport Budget"):
-            mod[item.identifier] = 0.0 if item.name == "Opacity Cut-off" else 10_000_000
+    _mod(addon, "display").set_input(mod, "Opacity Cut-off", 0.0)  # every splat, in order
+    _mod(addon, "display").set_input(mod, "Viewport Budget", 10_000_000)
     arm, _ = rigging.create_armature(obj)
     rest_r = quat_matrices(meshdata.read(obj.data, "rotation"))
     dense = np.zeros((len(s), 24))
@@ -311,5 +317,7 @@ def test_rigged_file_round_trips_and_plain_ply_readers_open_it(
     assert bpy.ops.wm.ply_import(filepath=str(path)) == {"FINISHED"}
     (plain,) = set(bpy.data.objects) - before
     s = splatfile.load(path)
-    assert len(plain.data.vertices) == len(s)
-    assert {"skin_weight_0", "part", "opacity"} <= set(plain.data.attributes.keys())
+    # bpy 5.3 reads it as Gaussian splats: a point cloud, opacity inside "radiance:base"
+    assert len(plain.data.attributes["position"].data) == len(s)
+    keys = set(plain.data.attributes.keys())
+    assert {"skin_weight_0", "part"} <= keys and keys & {"opacity", "radiance:base"}
