@@ -30,8 +30,9 @@ def _mode_items(self, context):
 
 
 def default_mode(available: list[str]) -> str:
-    """``fast`` when the backend can run it, else ``prior``, else the first it offers."""
-    for m in ("fast", "prior"):
+    """``prior`` (the default, chosen on real photos) when the backend can run it, else
+    ``fast``, else the first it offers."""
+    for m in ("prior", "fast"):
         if m in available:
             return m
     return available[0] if available else "prior"

@@ -22,7 +22,7 @@ from humancrafter.pipeline import (  # noqa: E402
 from humancrafter.portable import splatfile  # noqa: E402
 from humancrafter.portable.parts import PART_IDS  # noqa: E402
 
-STAGES = ["photo", "outfit", "fit", "surface", "camera", "colour", "splats", "preview"]
+STAGES = ["photo", "outfit", "fit", "surface", "camera", "girth", "colour", "splats", "preview"]
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_cli_demo(tmp_path, capsys):
     assert (
         f"splats:  {splats_path.resolve()}" in out and f"preview: {preview_path.resolve()}" in out
     )
-    assert "time: load" in out and "network" in out and "preview" in out and "mode fast" in out
+    assert "time: load" in out and "girth" in out and "preview" in out and "mode prior" in out
     splats = splatfile.load(splats_path)
     assert 30_000 < len(splats) < 55_000 and splats.labelled  # about the 40,000 asked for
     assert Image.open(preview_path).size == (8 * 256, 2 * 256)

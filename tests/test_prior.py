@@ -235,7 +235,7 @@ def test_reconstruct_prior_is_deterministic(front_end):
     assert len(a) == 20_000 and a.labelled
     for name in ("means", "sh0", "log_scales", "quats", "part", "part_conf"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-    assert list(timings) == ["outfit", "fit", "surface", "camera", "colour", "splats"]
+    assert list(timings) == ["outfit", "fit", "surface", "camera", "girth", "colour", "splats"]
     # About one unit tall, centred near the origin; many parts, mostly coloured from the photo.
     extent = a.means.max(axis=0) - a.means.min(axis=0)
     assert 0.85 < extent[1] < 1.15

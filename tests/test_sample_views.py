@@ -2,7 +2,7 @@
 turntable, has one yaw whose silhouette matches its input photo's person mask.
 
 The files do not share a frame, so the yaw differs per file. Measured with the search of
-``tools/silhouettes.py`` (orbit cameras at elevation 0, 50 degree field of view at 1.29
+``humancrafter.real_eval`` (orbit cameras at elevation 0, 50 degree field of view at 1.29
 units; the photos have stronger perspective than the default 2.4-unit orbit and match it
 less well; silhouettes compared after cropping both to their bounding squares):
 
@@ -15,15 +15,12 @@ less well; silhouettes compared after cropping both to their bounding squares):
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from humancrafter.portable import splatfile
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from silhouettes import best_yaw, photo_mask, silhouette_ious, square_crop  # noqa: E402
+from humancrafter.real_eval import best_yaw, photo_mask, silhouette_ious, square_crop
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 FILES = sorted(SAMPLES.glob("hc_*.ply")) if SAMPLES.is_dir() else []

@@ -227,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="output splat file (.ply)")
     p.add_argument(
-        "--mode", default="fast", help="fast (default: the network), multiview, prior or full"
+        "--mode",
+        default="prior",
+        help="prior (default: the fitted body, chosen on real photos), fast (the network), "
+        "multiview or full",
     )
     p.add_argument(
         "--azimuths", type=float, nargs="+", help="multiview: each view's azimuth in degrees"

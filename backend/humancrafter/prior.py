@@ -8,21 +8,33 @@ Steps (:func:`reconstruct_prior`):
    the photo by comparing limb colours with the face's skin colour, so the body's part
    labels (Upper_Clothing vs. bare arms, ...) follow the person.
 3. Pose fit (:func:`humancrafter.body.fit.fit_to_landmarks`): the mannequin (or an SMPL
-   body, :mod:`humancrafter.smpl_adapter`) posed to the landmarks; limbs the photo does
-   not show at all hang relaxed (:func:`settle_unseen_limbs`).
+   body, :mod:`humancrafter.smpl_adapter`) posed to the landmarks, whose depths are first
+   pulled upright for a standing person (:func:`standing_depths`: mediapipe's depth makes
+   standing people lean); limbs the photo does not show at all hang relaxed
+   (:func:`settle_unseen_limbs`).
 4. Surface samples with exact part labels, normals and area.
 5. Photo camera (:func:`fit_photo_camera`): a pinhole camera in front of the body
    (azimuth 0, looking down -z) placed from the 2D/3D landmarks, then moved and scaled so
    the body's silhouette best overlaps the person mask (IoU).
+5b. Outline (:func:`fit_body_girth`, :mod:`humancrafter.body.girth`): each bone's samples
+   stretched or narrowed across the bone to the person mask (deeper too: girth), the
+   torso and legs deepened for clothes (:data:`TORSO_DEPTH`, :data:`LEG_DEPTH`), what
+   still sticks out moved onto the mask, and front and back samples added where the mask
+   has no body (loose hair, a coat; :func:`fill_outline`), in place of as many body
+   samples so the count stays.
 6. Colours (:func:`colour_samples`): samples seen by that camera (facing it, in front of the
    depth buffer, inside the person mask) take the photo's colour; hidden ones take the
-   photo colour "through" the body, blurred, where the front surface at that pixel is the
-   same part and close to that part's median colour (the back of a shirt looks like its
+   photo colour "through" the body, blurred broadly (:data:`THROUGH_BLUR`), where the
+   front surface at that pixel is the same part and close to that part's median colour
+   (the back of a shirt looks like its
    front, without copying a logo or a bag held in front; never for the head, whose back
    must not get a face), else the median seen colour of their part, of its mirror part,
    of the skin (for skin parts), or the body's own plain colour. Hair samples that land
    on skin in the photo take the hair colour measured above the forehead
-   (:func:`face_colours`).
+   (:func:`face_colours`). Then sleeves and hems follow the photo
+   (:func:`humancrafter.part_evidence.relabel_limbs`: each band of an arm or leg is bare
+   or clothed as its seen colours say against the face's skin; mannequin only) and the
+   samples are coloured again with their new labels.
 7. Gaussians (:func:`splats_from_samples`): one flat Gaussian per sample, lying in the
    surface (thin along the normal), sized from the sample's area, rigged to the fitted
    skeleton with the skin weights of :mod:`humancrafter.body.skinning` (each sample
@@ -33,17 +45,21 @@ All geometry is in the model frame (y up, facing +z, ~1 unit tall) and the crop'
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .body.appearance import Appearance
+from .body.girth import GirthFit, RimFill, fill_uncovered, fit_girth, snap_to_mask
 from .body.mannequin import BodyParams
 from .body.skeleton import JOINT_IDS
 from .cameras import Cameras, intrinsics, look_at
+from .part_evidence import relabel_limbs
 from .photo import PhotoAnalysis
 from .portable.parts import MIRROR, PART_IDS
 from .portable.splatfile import Splats
@@ -54,6 +70,9 @@ DEPTH_RES = 256
 """Resolution of the depth buffer used for visibility (pixels per crop side)."""
 SILHOUETTE_RES = 128
 """Resolution at which the body silhouette is matched to the person mask."""
+GIRTH_RES = 128
+"""Resolution at which the body's outline is fitted to the person mask (pixels per crop
+side; :func:`fit_body_girth`)."""
 DEPTH_TOLERANCE = 0.03
 """A sample counts as unoccluded when it lies at most this far (model units) behind the
 front surface of its depth-buffer pixel."""
@@ -62,7 +81,10 @@ TANGENT_SIGMA = 0.9
 NORMAL_SIGMA = 0.2
 """Standard deviation along the normal, as a fraction of the tangent one (flat-ish)."""
 OPACITY = 0.95
-THROUGH_MAX_DISTANCE = 0.25
+THROUGH_BLUR = 24
+"""Through colours are the photo blurred by about 1/THROUGH_BLUR of the crop: the broad
+colours of a garment reach its back, its buttons, ties and prints do not."""
+THROUGH_MAX_DISTANCE = 0.15
 """A through colour is used only within this RGB distance of its part's median seen colour."""
 HIP_GUESS_WEIGHT = 0.3
 """Visibility given to mediapipe's hip estimates when the hips are out of view."""
@@ -176,6 +198,12 @@ def _occupancy(uv: np.ndarray, res: int) -> np.ndarray:
         pad[1 + dy : 1 + dy + res, 1 + dx : 1 + dx + res] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
     )
     return occ | (n >= 5)
+
+
+def _resized(a: np.ndarray, res: int) -> np.ndarray:
+    """(H, W) float image in [0, 1] -> (res, res) float32, area-averaged (any H / res)."""
+    img = Image.fromarray(np.clip(a * 255, 0, 255).astype(np.uint8))
+    return np.asarray(img.resize((res, res), Image.BOX)).astype(np.float32) / 255
 
 
 def _downsample(a: np.ndarray, res: int) -> np.ndarray:
@@ -407,7 +435,7 @@ def colour_samples(
 
     # Through colours only where they resemble the part (a bag or a hand held in front of
     # a coat must not print onto its back).
-    soft_rgb = _bilinear(_soft_photo(photo, person, max(2, size // 64)), uv)
+    soft_rgb = _bilinear(_soft_photo(photo, person, max(2, size // THROUGH_BLUR)), uv)
     median_of = np.array([medians.get(int(p), (np.inf,) * 3) for p in range(int(part.max()) + 1)])
     close = np.linalg.norm(soft_rgb - median_of[part], axis=1) < THROUGH_MAX_DISTANCE
     through &= close
@@ -616,18 +644,172 @@ def _np(x: torch.Tensor | np.ndarray, dtype: type) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
+LEG_DEPTH_KEEP = 0.3
+"""Share of the legs' depth (relative to the hips) kept for a standing person."""
+TORSO_DEPTH_KEEP = 0.5
+"""Share of the shoulders' depth (relative to the hips) kept for a standing person."""
+STANDING_THIGH = 0.8
+"""A person stands when both thighs point down at least this much (cosine to -y)."""
+BENDING_DEG = 20.0
+"""A torso leaning more than this from upright (in depth) is a bend, not a bias: then
+nothing is changed."""
+_LEGS = (25, 26, 27, 28, 29, 30, 31, 32)
+_FEET = {29: 27, 30: 28, 31: 27, 32: 28}  # heel / toe landmark -> its ankle
+
+
+def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    """Landmarks of a standing person with their depths pulled towards upright.
+
+    mediapipe's depth (z) is its least certain coordinate, and on the sample photos it is
+    biased: the shins of people standing straight lean 15-29 degrees (knees in front of
+    ankles) and the shoulders 1-15 degrees in front of the hips, which makes the body
+    lean and step from the side. For a standing person (both thighs pointing down, knees
+    seen, torso within :data:`BENDING_DEG` of upright) the legs keep
+    :data:`LEG_DEPTH_KEEP` of their depth relative to the hips (the feet keep their own
+    direction), and the upper body moves with its shoulders, which keep
+    :data:`TORSO_DEPTH_KEEP`. Other poses (sitting, crouching) are left as measured.
+
+    Args:
+        landmarks: (33, 3) model frame (y up, facing +z). visibility: (33,).
+    Returns:
+        (33, 3) float32 landmarks.
+    """
+    lm = landmarks.astype(np.float64).copy()
+    if (visibility[[25, 26]] < 0.5).any():
+        return landmarks
+    hips = lm[[23, 24]]
+    thighs = lm[[25, 26]] - hips
+    down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
+    if (down < STANDING_THIGH).any():
+        return landmarks
+    z_hip = float(hips[:, 2].mean())
+    torso = lm[[11, 12]].mean(axis=0) - hips.mean(axis=0)
+    if abs(math.degrees(math.atan2(torso[2], torso[1]))) > BENDING_DEG:
+        return landmarks
+    feet = {f: lm[f, 2] - lm[a, 2] for f, a in _FEET.items()}
+    for i in _LEGS:
+        lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
+    for f, a in _FEET.items():
+        lm[f, 2] = lm[a, 2] + feet[f]
+    z_shoulders = float(lm[[11, 12], 2].mean())
+    lm[:23, 2] += (TORSO_DEPTH_KEEP - 1.0) * (z_shoulders - z_hip)
+    return lm.astype(np.float32)
+
+
 def fit_body(analysis: PhotoAnalysis) -> BodyParams:
-    """The body posed and proportioned from the photo's landmarks (model frame), limbs the
-    photo does not show hanging relaxed (:func:`settle_unseen_limbs`)."""
+    """The body posed and proportioned from the photo's landmarks (model frame), depths
+    of a standing person pulled upright (:func:`standing_depths`), limbs the photo does
+    not show hanging relaxed (:func:`settle_unseen_limbs`)."""
     from .body import fit
 
     # mediapipe always estimates the hips (its world origin); in a waist-up photo they are
     # a guess, which the fit should follow lightly rather than refuse.
     fit_visibility = analysis.visibility.copy()
     fit_visibility[[23, 24]] = np.maximum(fit_visibility[[23, 24]], HIP_GUESS_WEIGHT)
-    result = fit.fit_to_landmarks(analysis.landmarks_model, fit_visibility)
+    landmarks = standing_depths(analysis.landmarks_model, analysis.visibility)
+    result = fit.fit_to_landmarks(landmarks, fit_visibility)
     params, _ = settle_unseen_limbs(result.params, analysis.visibility)
     return params
+
+
+TORSO_DEPTH = 1.3
+LEG_DEPTH = 1.15
+"""Depth of the torso and the thighs and shins relative to the mannequin's, before the
+girth fit: against the published system's side views of the 14 sample photos, clothed
+people are deeper front to back than the bare mannequin (a sweep of 1.0 / 1.15 / 1.3 /
+1.45 / 1.6 is in ``docs/results.md``)."""
+
+
+def _depth_scales() -> np.ndarray:
+    """(24,) depth scale per bone: :data:`TORSO_DEPTH` for the spine, :data:`LEG_DEPTH`
+    for the thighs and shins, 1 elsewhere."""
+    d = np.ones(len(JOINT_IDS))
+    for n in ("pelvis", "spine1", "spine2", "spine3"):
+        d[JOINT_IDS[n]] = TORSO_DEPTH
+    for n in ("left_hip", "right_hip", "left_knee", "right_knee"):
+        d[JOINT_IDS[n]] = LEG_DEPTH
+    return d
+
+
+def fit_body_girth(
+    points: np.ndarray,
+    normals: np.ndarray,
+    bone: np.ndarray,
+    joints: np.ndarray,
+    analysis: PhotoAnalysis,
+    camera: PhotoCamera,
+) -> GirthFit:
+    """The body's samples stretched across their bones to the photo's silhouette, then
+    what still sticks out of the person moved onto it (:mod:`humancrafter.body.girth`),
+    at :data:`GIRTH_RES`.
+
+    Args:
+        points, normals: (N, 3) surface samples, model frame. bone: (N,) their joints.
+        joints: (24, 3) the posed joints. analysis: the photo. camera: its fitted camera.
+    """
+    from .body.skinning import smpl_skeleton
+
+    res = GIRTH_RES
+    uv, depth = camera.project(points, res)
+    _, bone_map = depth_buffer(uv, depth, bone, res)
+    mask = _resized(analysis.mask, res) > 0.5
+    inside = _resized(analysis.inside.astype(np.float32), res) > 0.5
+    project = lambda p: camera.project(p, res)  # noqa: E731
+    fitted = fit_girth(
+        points, normals, bone, joints, smpl_skeleton(joints).bone_tails(), bone_map,
+        mask, inside, project, head=JOINT_IDS["head"], depth_scale=_depth_scales(),
+    )  # fmt: skip
+    focal = camera.focal * res / camera.size
+    fitted.points = snap_to_mask(fitted.points, project, focal, mask, inside)
+    return fitted
+
+
+RIM_AREA = 1.5
+"""Area of an outline sample in pixels' footprints: a little more than one, so the
+samples of neighbouring pixels close up."""
+
+
+def fill_outline(
+    points: np.ndarray, part: np.ndarray, bone: np.ndarray, analysis: PhotoAnalysis,
+    camera: PhotoCamera,
+) -> RimFill:  # fmt: skip
+    """Front and back samples where the person mask has no body after the girth fit
+    (:func:`humancrafter.body.girth.fill_uncovered`), at :data:`GIRTH_RES`.
+
+    Args:
+        points: (N, 3) fitted samples. part, bone: (N,) their labels and joints.
+    """
+    res = GIRTH_RES
+    uv, depth = camera.project(points, res)
+    front, part_map = depth_buffer(uv, depth, part, res)
+    _, bone_map = depth_buffer(uv, depth, bone, res)
+    far = float(depth.max()) + 1.0  # the nearest of far - depth is the farthest depth
+    back = far - depth_buffer(uv, far - depth, part, res)[0]
+    return fill_uncovered(
+        front, back, part_map, bone_map,
+        _resized(analysis.mask, res) > 0.5,
+        _resized(analysis.inside.astype(np.float32), res) > 0.5,
+        camera.eye, camera.focal * res / camera.size,
+    )  # fmt: skip
+
+
+def _along_bones(points: np.ndarray, bone: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """(N,) where each sample lies along its bone: 0 at the joint, 1 at the bone's tail
+    (``Skeleton.bone_tails``), clipped."""
+    from .body.skinning import smpl_skeleton
+
+    tails = smpl_skeleton(joints).bone_tails()
+    a = (tails - joints)[bone]
+    t = ((points - joints[bone]) * a).sum(axis=1) / np.maximum((a * a).sum(axis=1), 1e-12)
+    return np.clip(t, 0.0, 1.0)
+
+
+def _part_means(rgb: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """(P, 3) mean colour of each part id (grey for parts without samples)."""
+    out = np.full((int(part.max()) + 1 if len(part) else 1, 3), 0.5, np.float32)
+    for p in np.unique(part):
+        out[p] = rgb[part == p].mean(axis=0)
+    return out
 
 
 def reconstruct_prior(
@@ -694,14 +876,48 @@ def reconstruct_prior(
         )
     done("camera")
 
+    stage("girth")
+    joints = mannequin.joints(params).detach() if smpl_body is None else smpl_body.joints(params)
+    joints = _np(joints, np.float32)
+    bone = _np(samples.bone, np.int64)
+    girth = fit_body_girth(points, normals, bone, joints, analysis, camera)
+    points, normals = girth.points, girth.normals
+    area = _np(samples.area, np.float32) * girth.area_scale
+    plain = _np(samples.rgb, np.float32)
+    rim = fill_outline(points, part, bone, analysis, camera)
+    if len(rim.points):
+        # The outline's samples take the place of a random share of the body's (a random
+        # subset of uniform samples is a smaller uniform sample), so the count stays.
+        rng = np.random.default_rng(seed)
+        rim_keep = np.sort(rng.permutation(len(rim.points))[: len(points) // 4])
+        rim = RimFill(*(getattr(rim, f)[rim_keep] for f in RimFill.__dataclass_fields__))
+        keep = np.sort(rng.permutation(len(points))[: len(points) - len(rim.points)])
+        area = area[keep] * (len(points) / len(keep))
+        points, normals, plain = points[keep], normals[keep], plain[keep]
+        part, bone = part[keep], bone[keep]
+        points = np.concatenate([points, rim.points])
+        normals = np.concatenate([normals, rim.normals])
+        area = np.concatenate([area, rim.area * RIM_AREA])
+        plain = np.concatenate([plain, _part_means(plain, part)[rim.part]])
+        part, bone = np.concatenate([part, rim.part]), np.concatenate([bone, rim.bone])
+    done("girth")
+
     stage("colour")
-    colours = colour_samples(points, normals, part, _np(samples.rgb, np.float32), analysis, camera)
+    colours = colour_samples(points, normals, part, plain, analysis, camera)
+    skin, _ = face_colours(analysis)
+    if skin is not None and smpl_body is None:  # sleeves and hems as the photo shows them
+        along = _along_bones(points, bone, joints)
+        seen = colours.source == SEEN
+        relabelled = relabel_limbs(
+            part, bone, along, seen, colours.rgb, lambda c: skin_like(c, skin)
+        )
+        if (relabelled != part).any():
+            part = relabelled
+            colours = colour_samples(points, normals, part, plain, analysis, camera)
     done("colour")
 
     stage("splats")
-    area = _np(samples.area, np.float32)
     splats = splats_from_samples(points, normals, area, colours.rgb, part, colours.part_conf)
-    joints = mannequin.joints(params).detach() if smpl_body is None else smpl_body.joints(params)
-    splats = skinning.rig(splats, _np(joints, np.float32), _np(samples.bone, np.int64))
+    splats = skinning.rig(splats, joints, bone)
     done("splats")
     return splats, timings, warnings

@@ -297,20 +297,26 @@ def score(ours: Views, theirs: Views, photo: np.ndarray, splats: splatfile.Splat
 TILE = 128
 
 
+HEAD = 34
+"""Height of the sheet's header (title line and view labels), pixels."""
+
+
 def sheet(photo: Path, rows: list[tuple[str, np.ndarray]], title: str) -> Image.Image:
-    """The photo, then one row of views per (label, (V, S, S, 3) images in [0, 1])."""
+    """The photo, then one row of views per (label, (V, S, S, 3) images in [0, 1]); each
+    row's label in the first column (under the photo for the first row)."""
     n = len(YAWS)
-    canvas = Image.new("RGB", ((n + 1) * TILE, len(rows) * TILE + 18), "white")
-    canvas.paste(Image.open(photo).convert("RGB").resize((TILE, TILE)), (0, 18))
+    canvas = Image.new("RGB", ((n + 1) * TILE, len(rows) * TILE + HEAD), "white")
+    canvas.paste(Image.open(photo).convert("RGB").resize((TILE, TILE - 14)), (0, HEAD))
     d = ImageDraw.Draw(canvas)
     d.text((4, 3), title, fill="black")
     for v, yaw in enumerate(YAWS):
-        d.text(((v + 1) * TILE + 4, 3), f"{yaw:.0f} deg", fill="black")
+        d.text(((v + 1) * TILE + 4, 19), f"{yaw:.0f} deg", fill="black")
     for r, (label, imgs) in enumerate(rows):
         for v in range(n):
             tile = Image.fromarray((np.clip(imgs[v], 0, 1) * 255).astype(np.uint8))
-            canvas.paste(tile.resize((TILE, TILE)), ((v + 1) * TILE, 18 + r * TILE))
-        d.text((4, 18 + r * TILE + (TILE if r == 0 else 4) - (0 if r else 14)), label, fill="black")
+            canvas.paste(tile.resize((TILE, TILE)), ((v + 1) * TILE, HEAD + r * TILE))
+        y = HEAD + r * TILE + (TILE - 12 if r == 0 else 4)
+        d.text((4, y), label, fill="black")
     return canvas
 
 

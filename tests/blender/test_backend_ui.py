@@ -210,12 +210,13 @@ def test_mode_menu_offers_what_the_backend_can_run(scene, addon, every_mode):
     assert st.mode == "prior"  # a choice the user already has is kept while it is ready
     st.modes_checked = False
     props.set_available_modes(st, _health(prior=True, fast=True))
-    assert st.mode == "fast"  # first answer: fast is the default when available
+    assert st.mode == "prior"  # first answer: prior is the default when available
     tips = {i[0]: i[2] for i in props._mode_items(st, None)}
     assert "trained HumanCrafter network" in tips["fast"] and "no network" in tips["prior"]
     assert "CUDA" in dict((n, tip) for n, _, tip, _ in items)["full"]
     with pytest.raises(TypeError):
         st.mode = "full"  # not offered
+    st.mode = "fast"
     props.set_available_modes(st, _health(prior=True, fast=False))
     assert st.mode == "prior"  # fast went away
 
@@ -240,7 +241,7 @@ def test_health_check_updates_modes_and_notifies(scene, addon, prefs, every_mode
 
     ops.TASKS["health"] = jobs.HealthCheck(FakeClient(), "prior").start()
     _finish(addon, "health")
-    assert st.mode == "fast" and every_mode.AVAILABLE == ["prior", "fast"]
+    assert st.mode == "prior" and every_mode.AVAILABLE == ["prior", "fast"]
     assert ops.NOTICES[-1][0] == "INFO" and "mode 'prior' ready" in ops.NOTICES[-1][1]
     assert bpy.ops.humancrafter.notify.poll()
 

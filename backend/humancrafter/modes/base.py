@@ -34,7 +34,7 @@ class ReconstructOptions:
             never look at it.
     """
 
-    mode: Mode = "fast"
+    mode: Mode = "prior"
     azimuths_deg: list[float] | None = None
     num_gaussians: int = 40_000
     seed: int = 0

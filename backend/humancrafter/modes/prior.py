@@ -23,7 +23,8 @@ class PriorRunner:
         ("fit", 0.08),
         ("surface", 0.30),
         ("camera", 0.03),
-        ("colour", 0.03),
+        ("girth", 0.02),
+        ("colour", 0.02),
         ("splats", 0.01),
     )
     """Its stages and their rough share of a job's time; the preview (when asked for)
