@@ -64,8 +64,11 @@ from .photo import PhotoAnalysis
 from .portable.parts import MIRROR, PART_IDS
 from .portable.splatfile import Splats
 
-PHOTO_FOV_DEG = 30.0
-"""Assumed vertical field of view of the photo's crop (the model's default orbit camera)."""
+PHOTO_FOV_DEG = 50.0
+"""Assumed vertical field of view of the photo's crop: the real sample photos match best
+at about 50 degrees (``docs/design.md``, facts; the network modes assume the same,
+``photo_views.NETWORK_FOV_DEG``). 30 degrees, used until 2026-12-07, measured 0.005 lower
+silhouette IoU against the published results (``docs/results.md``)."""
 DEPTH_RES = 256
 """Resolution of the depth buffer used for visibility (pixels per crop side)."""
 SILHOUETTE_RES = 128
@@ -83,8 +86,10 @@ NORMAL_SIGMA = 0.2
 OPACITY = 0.95
 THROUGH_BLUR = 24
 """Through colours are the photo blurred by about 1/THROUGH_BLUR of the crop: the broad
-colours of a garment reach its back, its buttons, ties and prints do not."""
-THROUGH_MAX_DISTANCE = 0.15
+colours of a garment reach its back, its buttons and prints do not. Whether a pixel may
+give its colour at all is decided on a finer blur (1/64 of the crop), so a tie or a held
+bag, far from the garment's colour there, gives none."""
+THROUGH_MAX_DISTANCE = 0.25
 """A through colour is used only within this RGB distance of its part's median seen colour."""
 HIP_GUESS_WEIGHT = 0.3
 """Visibility given to mediapipe's hip estimates when the hips are out of view."""
@@ -435,11 +440,12 @@ def colour_samples(
 
     # Through colours only where they resemble the part (a bag or a hand held in front of
     # a coat must not print onto its back).
-    soft_rgb = _bilinear(_soft_photo(photo, person, max(2, size // THROUGH_BLUR)), uv)
+    soft_rgb = _bilinear(_soft_photo(photo, person, max(2, size // 64)), uv)
+    broad_rgb = _bilinear(_soft_photo(photo, person, max(2, size // THROUGH_BLUR)), uv)
     median_of = np.array([medians.get(int(p), (np.inf,) * 3) for p in range(int(part.max()) + 1)])
     close = np.linalg.norm(soft_rgb - median_of[part], axis=1) < THROUGH_MAX_DISTANCE
     through &= close
-    rgb[through], source[through] = soft_rgb[through], THROUGH
+    rgb[through], source[through] = broad_rgb[through], THROUGH
     skin = medians.get(PART_IDS["Face_Neck"], skin)
     for p in np.unique(part):
         p = int(p)
