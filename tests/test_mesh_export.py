@@ -283,7 +283,7 @@ def test_command_writes_each_format_and_says_what(person, tmp_path, capsys) -> N
     assert cli.main(["mesh", str(src), "-o", str(tmp_path / "c.glb"), "--voxel", "0.03"]) == 0
     out = capsys.readouterr().out
     assert "vertices" in out and "parts" in out and "skinned to 24 joints" in out
-    assert "closed" in out and "note" not in out
+    assert ", closed, in" in out and "NOT closed" not in out and "note" not in out
     assert cli.main(["mesh", str(src), "-o", str(tmp_path / "c.ply"), "--voxel", "0.03"]) == 0
     assert "PLY holds no skeleton" in capsys.readouterr().out
     # other suffixes, missing folders: one sentence, exit 2, nothing written

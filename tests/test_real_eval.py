@@ -17,6 +17,7 @@ from humancrafter.real_eval import (
     YAWS,
     PhotoScore,
     Views,
+    evaluate_real,
     find_samples,
     psnr,
     score,
@@ -82,9 +83,17 @@ def test_samples_are_found_in_both_layouts(tmp_path):
     Image.new("RGB", (8, 8), "white").save(folder / "photo.png")
     for y in YAWS:
         Image.new("RGB", (8, 8), "white").save(folder / f"published_{y:03.0f}.png")
+    (folder.parent / "novel_2").mkdir()  # a frame missing: not a sample
+    for y in YAWS[1:]:
+        Image.new("RGB", (8, 8), "white").save(
+            folder.parent / "novel_2" / f"published_{y:03.0f}.png"
+        )
+    Image.new("RGB", (8, 8), "white").save(folder.parent / "novel_2" / "photo.png")
     found = find_samples(tmp_path)
     assert [s.name for s in found] == ["hc_a", "turntable_novel_1"]
     assert found[1].frames[72.0].name == "published_072.png"
+    with pytest.raises(ValueError, match="no sample named nobody"):
+        evaluate_real(tmp_path, ["prior"], only=["nobody"])
 
 
 def test_the_default_mode_is_the_one_that_won_on_real_photos():

@@ -235,7 +235,7 @@ def test_mesh_of_a_result_in_each_format(server: Server, photo: bytes) -> None:
     doc = json.loads(r.content[20 : 20 + jlen])
     assert r.content[:4] == b"glTF" and len(doc["skins"][0]["joints"]) == 24
     names = {m["name"] for m in doc["meshes"]}
-    assert {"Face_Neck", "Left_Lower_Arm"} <= names
+    assert {"Face_Neck", "Upper_Clothing", "Lower_Clothing"} <= names
     attributes = doc["meshes"][0]["primitives"][0]["attributes"]
     assert {"JOINTS_0", "WEIGHTS_0", "COLOR_0"} <= set(attributes)
     obj = server.get(f"/jobs/{job['id']}/mesh", params={"format": "obj", "voxel": 0.03})

@@ -47,18 +47,28 @@ while read -r -u 3 venv pyver packages; do
     if [ -f "$venv/.installed" ] && [ "$(cat "$venv/.installed")" = "$line" ]; then
         continue
     fi
+    # A version found unavailable for this same line is not retried on every make.
+    if [ -f "$venv/UNAVAILABLE.line" ] && [ "$(cat "$venv/UNAVAILABLE.line")" = "$line" ]; then
+        continue
+    fi
     rm -rf "$venv"
+    unavailable() {  # $1: why; the folder keeps the reason and its tests skip
+        mkdir -p "$venv"
+        echo "$1" >"$venv/UNAVAILABLE"
+        echo "$line" >"$venv/UNAVAILABLE.line"
+        echo "$venv: $1: the Blender tests on it will skip"
+    }
     python=$(python_for "$pyver")
     if [ -z "$python" ]; then
-        mkdir -p "$venv"
-        echo "no Python $pyver here (not on PATH, in pyenv or in this Debian release)" \
-            >"$venv/UNAVAILABLE"
-        echo "$venv: $(cat "$venv/UNAVAILABLE"): the Blender tests on it will skip"
+        unavailable "no Python $pyver here (not on PATH, in pyenv or in this Debian release)"
         continue
     fi
     echo "$venv: Python $pyver ($python), $packages"
-    "$python" -m venv "$venv"
     # shellcheck disable=SC2086
-    "$venv/bin/python" -m pip install -q $packages
+    if ! "$python" -m venv "$venv" || ! "$venv/bin/python" -m pip install -q $packages; then
+        rm -rf "$venv"
+        unavailable "installing $packages with Python $pyver failed"
+        continue
+    fi
     echo "$line" >"$venv/.installed"
 done 3< <(grep -v '^\s*\(#\|$\)' "$LIST")

@@ -682,16 +682,16 @@ def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray
     """
     lm = landmarks.astype(np.float64).copy()
     if (visibility[[25, 26]] < 0.5).any():
-        return landmarks
+        return landmarks.astype(np.float32)
     hips = lm[[23, 24]]
     thighs = lm[[25, 26]] - hips
     down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
     if (down < STANDING_THIGH).any():
-        return landmarks
+        return landmarks.astype(np.float32)
     z_hip = float(hips[:, 2].mean())
     torso = lm[[11, 12]].mean(axis=0) - hips.mean(axis=0)
     if abs(math.degrees(math.atan2(torso[2], torso[1]))) > BENDING_DEG:
-        return landmarks
+        return landmarks.astype(np.float32)
     feet = {f: lm[f, 2] - lm[a, 2] for f, a in _FEET.items()}
     for i in _LEGS:
         lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
@@ -810,9 +810,10 @@ def _along_bones(points: np.ndarray, bone: np.ndarray, joints: np.ndarray) -> np
     return np.clip(t, 0.0, 1.0)
 
 
-def _part_means(rgb: np.ndarray, part: np.ndarray) -> np.ndarray:
-    """(P, 3) mean colour of each part id (grey for parts without samples)."""
-    out = np.full((int(part.max()) + 1 if len(part) else 1, 3), 0.5, np.float32)
+def _part_means(rgb: np.ndarray, part: np.ndarray, size: int = 0) -> np.ndarray:
+    """(P, 3) mean colour of each part id, P at least ``size`` (grey for parts without
+    samples)."""
+    out = np.full((max(int(part.max()) + 1 if len(part) else 1, size), 3), 0.5, np.float32)
     for p in np.unique(part):
         out[p] = rgb[part == p].mean(axis=0)
     return out
@@ -830,7 +831,8 @@ def reconstruct_prior(
     Args:
         analysis: from :meth:`humancrafter.photo.PhotoFrontEnd.analyze`.
         num_gaussians: number of Gaussians (one per surface sample).
-        seed: seeds the surface sampling; the same inputs give the same splats.
+        seed: seeds the surface sampling and which body samples make way for the
+            outline's; the same inputs give the same splats.
         smpl_body: a :class:`humancrafter.smpl_adapter.SMPLBody` to use instead of the
             mannequin, or None.
         step: called with each stage's name before it starts (for progress and cancelling).
@@ -894,17 +896,22 @@ def reconstruct_prior(
     if len(rim.points):
         # The outline's samples take the place of a random share of the body's (a random
         # subset of uniform samples is a smaller uniform sample), so the count stays.
+        # At most a quarter of the samples go to the outline, whole pixels (front and back)
+        # at a time, the kept ones larger in proportion.
         rng = np.random.default_rng(seed)
-        rim_keep = np.sort(rng.permutation(len(rim.points))[: len(points) // 4])
+        pixels, cap = len(rim.points) // 2, len(points) // 8
+        pix = np.arange(pixels) if pixels <= cap else np.sort(rng.permutation(pixels)[:cap])
+        rim_keep = np.concatenate([pix, pix + pixels])  # fronts first, then backs
         rim = RimFill(*(getattr(rim, f)[rim_keep] for f in RimFill.__dataclass_fields__))
+        rim_plain = _part_means(plain, part, int(rim.part.max()) + 1)[rim.part]
         keep = np.sort(rng.permutation(len(points))[: len(points) - len(rim.points)])
         area = area[keep] * (len(points) / len(keep))
         points, normals, plain = points[keep], normals[keep], plain[keep]
         part, bone = part[keep], bone[keep]
         points = np.concatenate([points, rim.points])
         normals = np.concatenate([normals, rim.normals])
-        area = np.concatenate([area, rim.area * RIM_AREA])
-        plain = np.concatenate([plain, _part_means(plain, part)[rim.part]])
+        area = np.concatenate([area, rim.area * RIM_AREA * (pixels / len(pix))])
+        plain = np.concatenate([plain, rim_plain])
         part, bone = np.concatenate([part, rim.part]), np.concatenate([bone, rim.bone])
     done("girth")
 

@@ -176,7 +176,8 @@ class RealSample:
 
 
 def find_samples(root: Path) -> list[RealSample]:
-    """Every sample under ``root`` (``../shared/samples``), published splats first."""
+    """Every sample under ``root`` (``../shared/samples``), published splats first; a
+    turntable folder counts only with the photo and a frame for each of :data:`YAWS`."""
     out = [
         RealSample(p.stem, p, splats=p.with_suffix(".ply"))
         for p in sorted(root.glob("hc_*.png"))
@@ -184,7 +185,7 @@ def find_samples(root: Path) -> list[RealSample]:
     ]
     for folder in sorted((root / "turntables").glob("*")):
         frames = {float(f.stem.split("_")[1]): f for f in sorted(folder.glob("published_*.png"))}
-        if (folder / "photo.png").is_file() and frames:
+        if (folder / "photo.png").is_file() and all(y in frames for y in YAWS):
             out.append(RealSample(f"turntable_{folder.name}", folder / "photo.png", frames=frames))
     return out
 
@@ -390,7 +391,16 @@ def evaluate_real(
 
     pipe = pipeline if pipeline is not None else Pipeline(device="cpu")
     assert isinstance(pipe, Pipeline)
-    samples = [s for s in find_samples(root) if not only or s.name in only]
+    found = find_samples(root)
+    unknown = sorted(set(only) - {s.name for s in found})
+    if unknown:
+        raise ValueError(
+            f"no sample named {', '.join(unknown)} in {root}; "
+            f"there are {', '.join(s.name for s in found) or 'none'}"
+        )
+    samples = [s for s in found if not only or s.name in only]
+    if not samples:
+        raise ValueError(f"no real samples in {root} (see its README)")
     scores: dict[str, dict[str, PhotoScore]] = {m: {} for m in modes}
     for sample in samples:
         theirs = published_views(sample)

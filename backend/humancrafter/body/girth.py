@@ -209,7 +209,7 @@ def fit_girth(
         length3 = float(np.linalg.norm(a3))
         a2 = axes[b, 1] - axes[b, 0]
         length2 = float(np.linalg.norm(a2))
-        if b >= jn or length3 < 1e-6 or length2 < MIN_AXIS_PX:
+        if length3 < 1e-6 or length2 < MIN_AXIS_PX:
             continue
         a3 /= length3
         e3 = np.cross(a3, [0.0, 0.0, 1.0])  # across the bone, in the image plane
@@ -276,6 +276,8 @@ def snap_to_mask(
         (N, 3) float32 moved points.
     """
     h, w = mask.shape
+    if not mask.any():  # nothing to move onto
+        return points.astype(np.float32)
     dist, (iy, ix) = ndimage.distance_transform_edt(~mask, return_indices=True)
     uv, depth = project(points.astype(np.float64))
     px = np.floor(uv).astype(np.int64)
