@@ -12,10 +12,8 @@ is present the test runs ``npm ci`` itself; without node or npm those tests skip
 from __future__ import annotations
 
 import gzip
-import json
-import shutil
 import struct
-import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +22,9 @@ import pytest
 
 from humancrafter.portable.splatfile import SH_C0, SplatFileError, Splats
 from humancrafter.spz import FRACTIONAL_BITS, splats_to_spz, spz_to_splats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "blender"))
+from npm_tool import npm_tool  # noqa: E402
 
 READER_DIR = Path(__file__).resolve().parents[1] / "tools" / "spz-reader"
 POSITION_STEP = 0.5 / 2**FRACTIONAL_BITS + 1e-6
@@ -144,27 +145,8 @@ def test_unreadable_bytes_raise_a_clear_error(data: bytes) -> None:
 
 def _reader() -> Callable[[Path], dict] | str:
     """A function: path of an .spz -> what each npm reader made of it (``read.mjs``'s
-    JSON); or, without node or npm, the reason it cannot run. Runs ``npm ci`` when the
-    packages are missing; raises RuntimeError when that fails."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        return "node and npm are not installed, so the npm SPZ readers cannot run"
-    if not (READER_DIR / "node_modules" / "spz-js" / "package.json").is_file():
-        proc = subprocess.run(
-            [npm, "ci", "--prefix", str(READER_DIR), "--no-audit", "--no-fund"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"npm ci --prefix {READER_DIR} failed:\n{proc.stdout}{proc.stderr}")
-
-    def run(path: Path) -> dict:
-        proc = subprocess.run([node, str(READER_DIR / "read.mjs"), str(path)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"read.mjs failed on {path}: {proc.stderr}")
-        return json.loads(proc.stdout)
-
-    return run
+    JSON); or, without node or npm, the reason it cannot run."""
+    return npm_tool(READER_DIR, "spz-js", "read.mjs", "the npm SPZ readers")
 
 
 @pytest.fixture(scope="module")

@@ -8,40 +8,19 @@ suite and the headless-bpy tests use it.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
+
+from npm_tool import npm_tool
 
 VALIDATOR_DIR = Path(__file__).resolve().parents[2] / "tools" / "gltf-validator"
 
 
 def validator() -> Callable[[Path], dict] | str:
     """A function: path of a .glb / .gltf -> the validator's report (its JSON object);
-    or, when node or npm is not installed, the reason the check cannot run. Raises
-    RuntimeError when ``npm ci`` fails."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        return "node and npm are not installed, so the Khronos glTF-Validator cannot run"
-    if not (VALIDATOR_DIR / "node_modules" / "gltf-validator" / "package.json").is_file():
-        proc = subprocess.run(
-            [npm, "ci", "--prefix", str(VALIDATOR_DIR), "--no-audit", "--no-fund"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"npm ci --prefix {VALIDATOR_DIR} failed:\n{proc.stdout}{proc.stderr}"
-            )
-
-    def run(path: Path) -> dict:
-        proc = subprocess.run([node, str(VALIDATOR_DIR / "validate.js"), str(path)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"the glTF-Validator could not read {path}: {proc.stderr}")
-        return json.loads(proc.stdout)
-
-    return run
+    or, when node or npm is not installed, the reason the check cannot run
+    (:func:`npm_tool.npm_tool`)."""
+    return npm_tool(VALIDATOR_DIR, "gltf-validator", "validate.js", "the Khronos glTF-Validator")
 
 
 def messages(report: dict, severity: int) -> list[tuple[str, str]]:
