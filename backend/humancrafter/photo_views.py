@@ -24,9 +24,6 @@ from .model.inputs import ViewInputs, from_maps
 from .photo import PhotoAnalysis
 from .prior import camera_from_landmarks, fit_photo_camera
 
-NETWORK_FOV_DEG = 50.0
-"""Assumed vertical field of view of a photo's square crop: the shared real samples match
-best at about 50 degrees; the network was trained on 30-60."""
 CAMERA_FIT_POINTS = 6000
 """Body surface samples used to fit each camera to its photo's silhouette."""
 
@@ -77,7 +74,7 @@ def place_cameras(
         local = (points @ turn.T).numpy()
         init = camera_from_landmarks(
             analysis.landmarks_model, analysis.landmarks_px, analysis.visibility,
-            analysis.image.shape[0], fov_deg=NETWORK_FOV_DEG,
+            analysis.image.shape[0],  # the photo's lens: prior.PHOTO_FOV_DEG (trained on 30-60)
         )  # fmt: skip
         cam, iou = fit_photo_camera(local, analysis, init)
         c = turned(cam.cameras(size), [az])

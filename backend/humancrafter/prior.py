@@ -66,9 +66,10 @@ from .portable.splatfile import Splats
 
 PHOTO_FOV_DEG = 50.0
 """Assumed vertical field of view of the photo's crop: the real sample photos match best
-at about 50 degrees (``docs/design.md``, facts; the network modes assume the same,
-``photo_views.NETWORK_FOV_DEG``). 30 degrees, used until 2026-12-07, measured 0.005 lower
-silhouette IoU against the published results (``docs/results.md``)."""
+at about 50 degrees (``docs/design.md``, facts); the one assumption of every mode (the
+network modes' cameras too, :mod:`humancrafter.photo_views`). 30 degrees, used here until
+2026-12-07, measured 0.005 lower silhouette IoU against the published results
+(``docs/results.md``)."""
 DEPTH_RES = 256
 """Resolution of the depth buffer used for visibility (pixels per crop side)."""
 SILHOUETTE_RES = 128
