@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .portable.placement import standing_fit
+
 AXIS_QUAT_WXYZ = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
 """(4,) rotation taking model axes to Blender axes: +90 degrees about X, w x y z."""
 
@@ -59,15 +61,7 @@ class Placement:
         """
         if target_height <= 0:
             raise ValueError(f"target height must be positive, got {target_height} m")
-        if len(means) == 0:
-            return cls(1.0, (0.0, 0.0, 0.0))
-        m = np.asarray(means, np.float64)
-        lo, hi = np.percentile(m[:, 1], [0.1, 99.9])
-        height = hi - lo
-        scale = float(target_height / height) if height > 1e-9 else 1.0
-        xmin, xmax = np.percentile(m[:, 0], [0.1, 99.9])
-        zmin, zmax = np.percentile(m[:, 2], [0.1, 99.9])
-        centre = np.array([(xmin + xmax) / 2, lo, (zmin + zmax) / 2])
+        scale, centre = standing_fit(means, target_height)
         c = model_to_blender_axes(centre) * scale
         return cls(scale, (float(-c[0]), float(-c[1]), float(-c[2])))
 

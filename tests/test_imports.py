@@ -32,6 +32,7 @@ ADDON_WITHOUT_BPY = (
     "portable.config",
     "portable.mesh_convert",
     "portable.parts",
+    "portable.placement",
     "portable.splatfile",
 )
 """Add-on modules that must import (and so be testable) without Blender."""

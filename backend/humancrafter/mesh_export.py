@@ -66,6 +66,7 @@ from . import __version__
 from .portable import splatfile
 from .portable.mesh_convert import Neighbours, Surface, splat_surface, top_influences, topology
 from .portable.parts import NUM_PARTS, PALETTE, PART_NAMES
+from .portable.placement import standing_fit
 from .portable.splatfile import Skeleton, Splats
 
 DEFAULT_HEIGHT = 1.75
@@ -106,14 +107,11 @@ class Placement:
     @classmethod
     def fit(cls, means: np.ndarray, height: float) -> Placement:
         """``height`` metres tall between the 0.1 and 99.9 percentiles of y, the lower
-        one at y = 0, centred on the y axis (the rule of ``addon/axes.py``)."""
+        one at y = 0, centred on the y axis (:func:`~.portable.placement.standing_fit`,
+        the add-on's rule too)."""
         if not height > 0:
             raise ValueError(f"the height must be positive, not {height} m")
-        m = np.asarray(means, np.float64)
-        lo, hi = np.percentile(m[:, 1], [0.1, 99.9])
-        scale = float(height / (hi - lo)) if hi - lo > 1e-9 else 1.0
-        (x0, x1), (z0, z1) = (np.percentile(m[:, k], [0.1, 99.9]) for k in (0, 2))
-        centre = np.array([(x0 + x1) / 2, lo, (z0 + z1) / 2])
+        scale, centre = standing_fit(means, height)
         return cls(scale, tuple(float(v) for v in -centre * scale))
 
     def points(self, p: np.ndarray) -> np.ndarray:

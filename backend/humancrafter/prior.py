@@ -681,7 +681,7 @@ def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray
     Returns:
         (33, 3) float32 landmarks.
     """
-    lm = landmarks.astype(np.float64).copy()
+    lm = landmarks.astype(np.float64)
     if (visibility[[25, 26]] < 0.5).any():
         return landmarks.astype(np.float32)
     hips = lm[[23, 24]]
@@ -738,12 +738,22 @@ def _depth_scales() -> np.ndarray:
     return d
 
 
+def outline_masks(analysis: PhotoAnalysis) -> tuple[np.ndarray, np.ndarray]:
+    """The person mask and the inside-the-photo mask, (GIRTH_RES, GIRTH_RES) bool each,
+    that the outline steps (:func:`fit_body_girth`, :func:`fill_outline`) work on."""
+    return (
+        _resized(analysis.mask, GIRTH_RES) > 0.5,
+        _resized(analysis.inside.astype(np.float32), GIRTH_RES) > 0.5,
+    )
+
+
 def fit_body_girth(
     points: np.ndarray,
     normals: np.ndarray,
     bone: np.ndarray,
     joints: np.ndarray,
-    analysis: PhotoAnalysis,
+    tails: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray],
     camera: PhotoCamera,
 ) -> GirthFit:
     """The body's samples stretched across their bones to the photo's silhouette, then
@@ -752,19 +762,17 @@ def fit_body_girth(
 
     Args:
         points, normals: (N, 3) surface samples, model frame. bone: (N,) their joints.
-        joints: (24, 3) the posed joints. analysis: the photo. camera: its fitted camera.
+        joints, tails: (24, 3) where the posed bones start and end. masks: from
+        :func:`outline_masks`. camera: the photo's fitted camera.
     """
-    from .body.skinning import smpl_skeleton
-
     res = GIRTH_RES
+    mask, inside = masks
     uv, depth = camera.project(points, res)
     _, bone_map = depth_buffer(uv, depth, bone, res)
-    mask = _resized(analysis.mask, res) > 0.5
-    inside = _resized(analysis.inside.astype(np.float32), res) > 0.5
     project = lambda p: camera.project(p, res)  # noqa: E731
     fitted = fit_girth(
-        points, normals, bone, joints, smpl_skeleton(joints).bone_tails(), bone_map,
-        mask, inside, project, head=JOINT_IDS["head"], depth_scale=_depth_scales(),
+        points, normals, bone, joints, tails, bone_map, mask, inside, project,
+        head=JOINT_IDS["head"], depth_scale=_depth_scales(),
     )  # fmt: skip
     focal = camera.focal * res / camera.size
     fitted.points = snap_to_mask(fitted.points, project, focal, mask, inside)
@@ -777,35 +785,33 @@ samples of neighbouring pixels close up."""
 
 
 def fill_outline(
-    points: np.ndarray, part: np.ndarray, bone: np.ndarray, analysis: PhotoAnalysis,
-    camera: PhotoCamera,
+    points: np.ndarray, part: np.ndarray, bone: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray], camera: PhotoCamera,
 ) -> RimFill:  # fmt: skip
     """Front and back samples where the person mask has no body after the girth fit
     (:func:`humancrafter.body.girth.fill_uncovered`), at :data:`GIRTH_RES`.
 
     Args:
         points: (N, 3) fitted samples. part, bone: (N,) their labels and joints.
+        masks: from :func:`outline_masks`. camera: the photo's fitted camera.
     """
     res = GIRTH_RES
     uv, depth = camera.project(points, res)
-    front, part_map = depth_buffer(uv, depth, part, res)
-    _, bone_map = depth_buffer(uv, depth, bone, res)
+    front, nearest = depth_buffer(uv, depth, np.arange(len(points)), res)  # sample ids
+    part_map = np.where(nearest >= 0, part[nearest], -1)
+    bone_map = np.where(nearest >= 0, bone[nearest], -1)
     far = float(depth.max()) + 1.0  # the nearest of far - depth is the farthest depth
     back = far - depth_buffer(uv, far - depth, part, res)[0]
     return fill_uncovered(
-        front, back, part_map, bone_map,
-        _resized(analysis.mask, res) > 0.5,
-        _resized(analysis.inside.astype(np.float32), res) > 0.5,
-        camera.eye, camera.focal * res / camera.size,
-    )  # fmt: skip
+        front, back, part_map, bone_map, *masks, camera.eye, camera.focal * res / camera.size
+    )
 
 
-def _along_bones(points: np.ndarray, bone: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """(N,) where each sample lies along its bone: 0 at the joint, 1 at the bone's tail
-    (``Skeleton.bone_tails``), clipped."""
-    from .body.skinning import smpl_skeleton
-
-    tails = smpl_skeleton(joints).bone_tails()
+def _along_bones(
+    points: np.ndarray, bone: np.ndarray, joints: np.ndarray, tails: np.ndarray
+) -> np.ndarray:
+    """(N,) where each sample lies along its bone: 0 at the joint (``joints``), 1 at the
+    bone's tail (``tails``, ``Skeleton.bone_tails``), clipped."""
     a = (tails - joints)[bone]
     t = ((points - joints[bone]) * a).sum(axis=1) / np.maximum((a * a).sum(axis=1), 1e-12)
     return np.clip(t, 0.0, 1.0)
@@ -888,12 +894,14 @@ def reconstruct_prior(
     stage("girth")
     joints = mannequin.joints(params).detach() if smpl_body is None else smpl_body.joints(params)
     joints = _np(joints, np.float32)
+    tails = skinning.smpl_skeleton(joints).bone_tails()
     bone = _np(samples.bone, np.int64)
-    girth = fit_body_girth(points, normals, bone, joints, analysis, camera)
+    masks = outline_masks(analysis)
+    girth = fit_body_girth(points, normals, bone, joints, tails, masks, camera)
     points, normals = girth.points, girth.normals
     area = _np(samples.area, np.float32) * girth.area_scale
     plain = _np(samples.rgb, np.float32)
-    rim = fill_outline(points, part, bone, analysis, camera)
+    rim = fill_outline(points, part, bone, masks, camera)
     if len(rim.points):
         # The outline's samples take the place of a random share of the body's (a random
         # subset of uniform samples is a smaller uniform sample), so the count stays.
@@ -920,7 +928,7 @@ def reconstruct_prior(
     colours = colour_samples(points, normals, part, plain, analysis, camera)
     skin, _ = face_colours(analysis)
     if skin is not None and smpl_body is None:  # sleeves and hems as the photo shows them
-        along = _along_bones(points, bone, joints)
+        along = _along_bones(points, bone, joints, tails)
         seen = colours.source == SEEN
         relabelled = relabel_limbs(
             part, bone, along, seen, colours.rgb, lambda c: skin_like(c, skin)

@@ -38,7 +38,14 @@ def test_zip_holds_real_copies_and_no_caches(addon_zip):
         names = zf.namelist()
         infos = {i.filename: i for i in zf.infolist()}
         assert "blender_manifest.toml" in names and "__init__.py" in names
-        for shared in ("parts.py", "splatfile.py", "config.py", "mesh_convert.py", "__init__.py"):
+        for shared in (
+            "parts.py",
+            "splatfile.py",
+            "config.py",
+            "mesh_convert.py",
+            "placement.py",
+            "__init__.py",
+        ):
             name = f"portable/{shared}"
             assert name in names, name
             assert zf.read(name) == (ROOT / "backend/humancrafter/portable" / shared).read_bytes()
