@@ -140,9 +140,8 @@ def child_blender(args) -> None:
 
     def set_inputs(obj, **values) -> None:
         mod = obj.modifiers[display.MODIFIER]
-        for item in mod.node_group.interface.items_tree:
-            if item.item_type == "SOCKET" and item.name in values:
-                mod[item.identifier] = values[item.name]
+        for name, value in values.items():  # the add-on's setter: one for every Blender
+            display.set_input(mod, name, value)
         obj.update_tag()
 
     for path in args.files:

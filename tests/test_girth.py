@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from humancrafter.body.girth import DEPTH_SHARE, fit_girth, snap_to_mask
-from humancrafter.prior import depth_buffer, standing_depths
+from humancrafter.landmark_depths import standing_depths
+from humancrafter.prior import depth_buffer
 
 RES, FOCAL, EYE_Z = 128, 300.0, 3.0
 
@@ -88,7 +89,7 @@ def test_snap_moves_what_sticks_out_onto_the_mask_and_leaves_far_points_alone():
     # One point 3 px right of the mask, one 20 px right, one inside.
     u = np.array([82.5, 99.5, 60.5])
     pts = np.stack([(u - RES / 2) * depth / FOCAL, np.zeros(3), np.zeros(3)], 1)
-    out = snap_to_mask(pts, project, FOCAL, mask, inside, max_px=6)
+    out = snap_to_mask(pts, project, FOCAL, mask, inside, max_share=6 / RES)
     uv, _ = project(out.astype(np.float64))
     assert 79 <= uv[0, 0] < 80  # onto the last mask column
     assert np.allclose(out[1:], pts[1:].astype(np.float32))
@@ -154,3 +155,40 @@ def test_mask_pixels_without_body_get_a_front_and_a_back_sample():
     assert set(fill.normals[:, 2].tolist()) == {1.0, -1.0}
     none = fill_uncovered(front, back, parts, bones, mask, np.zeros_like(mask), eye, FOCAL)
     assert len(none.points) == 0  # outside the photo nothing is added
+
+
+def at_the_phone(hand_z: float, hand_xy=(0.09, 0.38)) -> tuple[np.ndarray, np.ndarray]:
+    """33 landmarks of a standing person with the left hand at the head at depth hand_z."""
+    lm = standing(0, 0)
+    lm[0], lm[7], lm[8] = (0, 0.85, 0.1), (0.07, 0.86, 0.0), (-0.07, 0.86, 0.0)
+    lm[13] = (0.2, 0.6, 0.05)  # left elbow raised
+    for i in (15, 17, 19, 21):
+        lm[i] = (*hand_xy, hand_z)
+    lm[[15, 17, 19, 21], 1] += 0.5 - 0.38 + 0.35  # the hand at the ear's height
+    return lm, np.ones(33)
+
+
+def test_a_hand_at_the_head_is_moved_back_onto_it():
+    from humancrafter.landmark_depths import HAND_THICKNESS, hands_at_head
+
+    lm, vis = at_the_phone(0.25)  # mediapipe: far in front of the face
+    out = hands_at_head(lm, vis)
+    assert np.allclose(out[:, :2], lm[:, :2])  # only depth changes
+    hand = out[[15, 17, 19, 21], 2]
+    assert np.all(hand < 0.1 + HAND_THICKNESS + 1e-6)  # at most the head's front
+    assert np.all(hand > 0.0)  # not inside the head
+    assert 0.0 < lm[13, 2] - out[13, 2] < 0.25 - hand.max()  # the elbow half as far
+    unchanged = np.setdiff1d(np.arange(33), [13, 15, 17, 19, 21])
+    assert np.array_equal(out[unchanged], lm[unchanged])
+
+
+def test_hands_away_from_the_head_or_behind_it_are_left_alone():
+    from humancrafter.landmark_depths import hands_at_head
+
+    far, vis = at_the_phone(0.25, hand_xy=(0.35, 0.2))  # out to the side
+    assert np.array_equal(hands_at_head(far, vis), far)
+    behind, vis = at_the_phone(-0.1)  # behind the head's surface
+    assert np.array_equal(hands_at_head(behind, vis), behind)
+    unseen, vis = at_the_phone(0.25)
+    vis[[0, 7, 8]] = 0.1  # the head is not seen
+    assert np.array_equal(hands_at_head(unseen, vis), unseen)

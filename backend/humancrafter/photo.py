@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .backdrop import keyed_mask
 from .errors import InputError
 
 MIN_SIDE = 128
@@ -344,8 +345,11 @@ class PhotoFrontEnd:
         if alpha is not None:
             mask_full = alpha  # a cut-out photo: its own transparency is the best mask
         else:
+            keyed = keyed_mask(rgb, seg)  # sharper when the backdrop is plain
             mask_full = np.asarray(
-                Image.fromarray(seg, mode="F").resize((W, H), Image.Resampling.BILINEAR),
+                Image.fromarray(seg if keyed is None else keyed, mode="F").resize(
+                    (W, H), Image.Resampling.BILINEAR
+                ),
                 dtype=np.float32,
             )
         px = norm * np.array([W, H])

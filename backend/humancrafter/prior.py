@@ -9,8 +9,8 @@ Steps (:func:`reconstruct_prior`):
    labels (Upper_Clothing vs. bare arms, ...) follow the person.
 3. Pose fit (:func:`humancrafter.body.fit.fit_to_landmarks`): the mannequin (or an SMPL
    body, :mod:`humancrafter.smpl_adapter`) posed to the landmarks, whose depths are first
-   pulled upright for a standing person (:func:`standing_depths`: mediapipe's depth makes
-   standing people lean); limbs the photo does not show at all hang relaxed
+   corrected (:mod:`humancrafter.landmark_depths`: a standing person pulled upright, a
+   hand at the head put on it); limbs the photo does not show at all hang relaxed
    (:func:`settle_unseen_limbs`).
 4. Surface samples with exact part labels, normals and area.
 5. Photo camera (:func:`fit_photo_camera`): a pinhole camera in front of the body
@@ -18,7 +18,7 @@ Steps (:func:`reconstruct_prior`):
    the body's silhouette best overlaps the person mask (IoU).
 5b. Outline (:func:`fit_body_girth`, :mod:`humancrafter.body.girth`): each bone's samples
    stretched or narrowed across the bone to the person mask (deeper too: girth), the
-   torso and legs deepened for clothes (:data:`TORSO_DEPTH`, :data:`LEG_DEPTH`), what
+   torso, legs and head deepened for clothes and hair (:data:`TORSO_DEPTH`, ...), what
    still sticks out moved onto the mask, and front and back samples added where the mask
    has no body (loose hair, a coat; :func:`fill_outline`), in place of as many body
    samples so the count stays.
@@ -45,7 +45,6 @@ All geometry is in the model frame (y up, facing +z, ~1 unit tall) and the crop'
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from .body.girth import GirthFit, RimFill, fill_uncovered, fit_girth, snap_to_ma
 from .body.mannequin import BodyParams
 from .body.skeleton import JOINT_IDS
 from .cameras import Cameras, intrinsics, look_at
+from .landmark_depths import hands_at_head, standing_depths
 from .part_evidence import relabel_limbs
 from .photo import PhotoAnalysis
 from .portable.parts import MIRROR, PART_IDS
@@ -74,9 +74,12 @@ DEPTH_RES = 256
 """Resolution of the depth buffer used for visibility (pixels per crop side)."""
 SILHOUETTE_RES = 128
 """Resolution at which the body silhouette is matched to the person mask."""
-GIRTH_RES = 128
+GIRTH_RES = 256
 """Resolution at which the body's outline is fitted to the person mask (pixels per crop
 side; :func:`fit_body_girth`)."""
+SNAP_MAX = 6.0 / 128
+"""What still sticks out of the person after the girth fit is moved onto the mask by at
+most this share of the crop's side (:func:`humancrafter.body.girth.snap_to_mask`)."""
 DEPTH_TOLERANCE = 0.03
 """A sample counts as unoccluded when it lies at most this far (model units) behind the
 front surface of its depth-buffer pixel."""
@@ -651,61 +654,10 @@ def _np(x: torch.Tensor | np.ndarray, dtype: type) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-LEG_DEPTH_KEEP = 0.3
-"""Share of the legs' depth (relative to the hips) kept for a standing person."""
-TORSO_DEPTH_KEEP = 0.5
-"""Share of the shoulders' depth (relative to the hips) kept for a standing person."""
-STANDING_THIGH = 0.8
-"""A person stands when both thighs point down at least this much (cosine to -y)."""
-BENDING_DEG = 20.0
-"""A torso leaning more than this from upright (in depth) is a bend, not a bias: then
-nothing is changed."""
-_LEGS = (25, 26, 27, 28, 29, 30, 31, 32)
-_FEET = {29: 27, 30: 28, 31: 27, 32: 28}  # heel / toe landmark -> its ankle
-
-
-def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
-    """Landmarks of a standing person with their depths pulled towards upright.
-
-    mediapipe's depth (z) is its least certain coordinate, and on the sample photos it is
-    biased: the shins of people standing straight lean 15-29 degrees (knees in front of
-    ankles) and the shoulders 1-15 degrees in front of the hips, which makes the body
-    lean and step from the side. For a standing person (both thighs pointing down, knees
-    seen, torso within :data:`BENDING_DEG` of upright) the legs keep
-    :data:`LEG_DEPTH_KEEP` of their depth relative to the hips (the feet keep their own
-    direction), and the upper body moves with its shoulders, which keep
-    :data:`TORSO_DEPTH_KEEP`. Other poses (sitting, crouching) are left as measured.
-
-    Args:
-        landmarks: (33, 3) model frame (y up, facing +z). visibility: (33,).
-    Returns:
-        (33, 3) float32 landmarks.
-    """
-    lm = landmarks.astype(np.float64)
-    if (visibility[[25, 26]] < 0.5).any():
-        return landmarks.astype(np.float32)
-    hips = lm[[23, 24]]
-    thighs = lm[[25, 26]] - hips
-    down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
-    if (down < STANDING_THIGH).any():
-        return landmarks.astype(np.float32)
-    z_hip = float(hips[:, 2].mean())
-    torso = lm[[11, 12]].mean(axis=0) - hips.mean(axis=0)
-    if abs(math.degrees(math.atan2(torso[2], torso[1]))) > BENDING_DEG:
-        return landmarks.astype(np.float32)
-    feet = {f: lm[f, 2] - lm[a, 2] for f, a in _FEET.items()}
-    for i in _LEGS:
-        lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
-    for f, a in _FEET.items():
-        lm[f, 2] = lm[a, 2] + feet[f]
-    z_shoulders = float(lm[[11, 12], 2].mean())
-    lm[:23, 2] += (TORSO_DEPTH_KEEP - 1.0) * (z_shoulders - z_hip)
-    return lm.astype(np.float32)
-
-
 def fit_body(analysis: PhotoAnalysis) -> BodyParams:
     """The body posed and proportioned from the photo's landmarks (model frame), depths
-    of a standing person pulled upright (:func:`standing_depths`), limbs the photo does
+    of a standing person pulled upright and hands at the head put on it
+    (:mod:`humancrafter.landmark_depths`), limbs the photo does
     not show hanging relaxed (:func:`settle_unseen_limbs`)."""
     from .body import fit
 
@@ -714,27 +666,33 @@ def fit_body(analysis: PhotoAnalysis) -> BodyParams:
     fit_visibility = analysis.visibility.copy()
     fit_visibility[[23, 24]] = np.maximum(fit_visibility[[23, 24]], HIP_GUESS_WEIGHT)
     landmarks = standing_depths(analysis.landmarks_model, analysis.visibility)
+    landmarks = hands_at_head(landmarks, analysis.visibility)
     result = fit.fit_to_landmarks(landmarks, fit_visibility)
     params, _ = settle_unseen_limbs(result.params, analysis.visibility)
     return params
 
 
 TORSO_DEPTH = 1.3
-LEG_DEPTH = 1.15
-"""Depth of the torso and the thighs and shins relative to the mannequin's, before the
+THIGH_DEPTH = 1.35
+SHIN_DEPTH = 1.15
+HEAD_DEPTH = 1.15
+"""Depth of the torso, thighs, shins and head relative to the mannequin's, before the
 girth fit: against the published system's side views of the 14 sample photos, clothed
-people are deeper front to back than the bare mannequin (a sweep of 1.0 / 1.15 / 1.3 /
-1.45 / 1.6 is in ``docs/results.md``)."""
+people are deeper front to back than the bare mannequin (trousers most at the thighs),
+and a head with hair deeper than a bald one (the sweeps are in ``docs/results.md``)."""
 
 
 def _depth_scales() -> np.ndarray:
-    """(24,) depth scale per bone: :data:`TORSO_DEPTH` for the spine, :data:`LEG_DEPTH`
-    for the thighs and shins, 1 elsewhere."""
+    """(24,) depth scale per bone: :data:`TORSO_DEPTH` for the spine, :data:`THIGH_DEPTH`
+    and :data:`SHIN_DEPTH` for the legs, :data:`HEAD_DEPTH` for the head, 1 elsewhere."""
     d = np.ones(len(JOINT_IDS))
     for n in ("pelvis", "spine1", "spine2", "spine3"):
         d[JOINT_IDS[n]] = TORSO_DEPTH
-    for n in ("left_hip", "right_hip", "left_knee", "right_knee"):
-        d[JOINT_IDS[n]] = LEG_DEPTH
+    for n in ("left_hip", "right_hip"):
+        d[JOINT_IDS[n]] = THIGH_DEPTH
+    for n in ("left_knee", "right_knee"):
+        d[JOINT_IDS[n]] = SHIN_DEPTH
+    d[JOINT_IDS["head"]] = HEAD_DEPTH
     return d
 
 
@@ -775,7 +733,7 @@ def fit_body_girth(
         head=JOINT_IDS["head"], depth_scale=_depth_scales(),
     )  # fmt: skip
     focal = camera.focal * res / camera.size
-    fitted.points = snap_to_mask(fitted.points, project, focal, mask, inside)
+    fitted.points = snap_to_mask(fitted.points, project, focal, mask, inside, SNAP_MAX)
     return fitted
 
 

@@ -248,17 +248,13 @@ def fit_girth(
     )
 
 
-SNAP_MAX_PX = 6.0
-"""Samples are moved onto the mask by at most this many pixels of the fit's resolution."""
-
-
 def snap_to_mask(
     points: np.ndarray,
     project: ProjectFn,
     focal: float,
     mask: np.ndarray,
     inside: np.ndarray,
-    max_px: float = SNAP_MAX_PX,
+    max_share: float,
 ) -> np.ndarray:
     """Move samples whose projection falls off the person mask onto its nearest pixel.
 
@@ -266,7 +262,8 @@ def snap_to_mask(
     out of the person (a limb a little off, a body broader than a slim person at one
     height) is moved across the viewing direction, parallel to the image, to the nearest
     mask pixel's centre: every sample at a pixel moves the same way, so the surface stays
-    whole. Pixels outside the photo and moves longer than ``max_px`` are left alone.
+    whole. Pixels outside the photo and moves longer than ``max_share`` of the mask's side
+    are left alone.
 
     Args:
         points: (N, 3) model frame. project: as in :func:`fit_girth`, for a camera that
@@ -284,7 +281,7 @@ def snap_to_mask(
     ok = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
     px = np.clip(px, 0, [w - 1, h - 1])
     move = ok & inside[px[:, 1], px[:, 0]] & (dist[px[:, 1], px[:, 0]] > 0)
-    move &= dist[px[:, 1], px[:, 0]] <= max_px
+    move &= dist[px[:, 1], px[:, 0]] <= max_share * max(h, w)
     target = np.stack([ix[px[:, 1], px[:, 0]], iy[px[:, 1], px[:, 0]]], axis=1) + 0.5
     d = np.where(move[:, None], target - uv, 0.0)
     out = points.astype(np.float64).copy()

@@ -1,0 +1,122 @@
+"""Corrections of mediapipe's landmark depths before the body is fitted to them.
+
+mediapipe's depth (z) is its least certain coordinate, and on the sample photos it is
+biased in two ways this module undoes:
+
+- :func:`standing_depths`: the shins of people standing straight lean 15-29 degrees and
+  the shoulders 1-15 degrees in front of the hips, so the body leans and steps from the
+  side;
+- :func:`hands_at_head`: a hand at the ear or the chin (on the phone, thinking) is put
+  10-15 % of the body's height in front of the face, so from the side the arm reaches
+  forward into the air.
+
+Landmarks are mediapipe's 33 (:data:`humancrafter.photo.LANDMARK_NAMES`) in the model
+frame (y up, facing +z, about one unit tall, pelvis at the origin).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LEG_DEPTH_KEEP = 0.3
+"""Share of the legs' depth (relative to the hips) kept for a standing person."""
+TORSO_DEPTH_KEEP = 0.0
+"""Share of the shoulders' depth (relative to the hips) kept for a standing person: none,
+the shoulders stand straight above the hips (0.5 matched the published side views worse,
+``docs/results.md``)."""
+STANDING_THIGH = 0.8
+"""A person stands when both thighs point down at least this much (cosine to -y)."""
+BENDING_DEG = 20.0
+"""A torso leaning more than this from upright (in depth) is a bend, not a bias: then
+nothing is changed."""
+_LEGS = (25, 26, 27, 28, 29, 30, 31, 32)
+_FEET = {29: 27, 30: 28, 31: 27, 32: 28}  # heel / toe landmark -> its ankle
+
+
+def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    """Landmarks of a standing person with their depths pulled towards upright.
+
+    mediapipe's depth (z) is its least certain coordinate, and on the sample photos it is
+    biased: the shins of people standing straight lean 15-29 degrees (knees in front of
+    ankles) and the shoulders 1-15 degrees in front of the hips, which makes the body
+    lean and step from the side. For a standing person (both thighs pointing down, knees
+    seen, torso within :data:`BENDING_DEG` of upright) the legs keep
+    :data:`LEG_DEPTH_KEEP` of their depth relative to the hips (the feet keep their own
+    direction), and the upper body moves with its shoulders, which keep
+    :data:`TORSO_DEPTH_KEEP`. Other poses (sitting, crouching) are left as measured.
+
+    Args:
+        landmarks: (33, 3) model frame (y up, facing +z). visibility: (33,).
+    Returns:
+        (33, 3) float32 landmarks.
+    """
+    lm = landmarks.astype(np.float64)
+    if (visibility[[25, 26]] < 0.5).any():
+        return landmarks.astype(np.float32)
+    hips = lm[[23, 24]]
+    thighs = lm[[25, 26]] - hips
+    down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
+    if (down < STANDING_THIGH).any():
+        return landmarks.astype(np.float32)
+    z_hip = float(hips[:, 2].mean())
+    torso = lm[[11, 12]].mean(axis=0) - hips.mean(axis=0)
+    if abs(math.degrees(math.atan2(torso[2], torso[1]))) > BENDING_DEG:
+        return landmarks.astype(np.float32)
+    feet = {f: lm[f, 2] - lm[a, 2] for f, a in _FEET.items()}
+    for i in _LEGS:
+        lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
+    for f, a in _FEET.items():
+        lm[f, 2] = lm[a, 2] + feet[f]
+    z_shoulders = float(lm[[11, 12], 2].mean())
+    lm[:23, 2] += (TORSO_DEPTH_KEEP - 1.0) * (z_shoulders - z_hip)
+    return lm.astype(np.float32)
+
+
+HEAD_REACH = 0.6
+"""A hand is at the head when its centre (index and thumb) lies, in the image plane,
+within this many shoulder widths of the head's centre (nose and ears)."""
+HEAD_HALF = (0.075, 0.1, 0.09)
+"""Half width, half height and front depth of the head (model units), the ellipsoid a
+hand at the head rests on."""
+HAND_THICKNESS = 0.02
+"""A hand at the head lies this far in front of the head's surface (model units)."""
+_HEAD = (0, 7, 8)  # nose, ears
+_HANDS = {15: (13, (15, 17, 19, 21)), 16: (14, (16, 18, 20, 22))}  # wrist -> elbow, hand
+
+
+def hands_at_head(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    """Landmarks with a hand at the head moved back onto it.
+
+    A seen hand whose centre lies over the head in the image (:data:`HEAD_REACH`) touches
+    it: when mediapipe puts it further in front than the head's surface at that point
+    (an ellipsoid, :data:`HEAD_HALF`, centred at the ears' depth) plus
+    :data:`HAND_THICKNESS`, the hand moves back to it and its elbow half as far. A hand
+    behind that surface is left alone (it may be behind the head).
+
+    Args:
+        landmarks: (33, 3) model frame. visibility: (33,).
+    Returns:
+        (33, 3) float32 landmarks; only depths change.
+    """
+    lm = landmarks.astype(np.float64)
+    if (visibility[list(_HEAD)] < 0.5).any() or (visibility[[11, 12]] < 0.5).any():
+        return landmarks.astype(np.float32)
+    centre = np.array([lm[list(_HEAD), 0].mean(), lm[list(_HEAD), 1].mean(), lm[[7, 8], 2].mean()])
+    reach = HEAD_REACH * float(np.linalg.norm(lm[11, :2] - lm[12, :2]))
+    ax, ay, az = HEAD_HALF
+    for wrist, (elbow, hand) in _HANDS.items():
+        if visibility[wrist] < 0.5:
+            continue
+        tip = lm[[hand[2], hand[3]]].mean(axis=0)  # index and thumb
+        d = tip[:2] - centre[:2]
+        if float(np.linalg.norm(d)) > reach:
+            continue
+        inside = max(0.0, 1.0 - (d[0] / ax) ** 2 - (d[1] / ay) ** 2)
+        surface = centre[2] + az * math.sqrt(inside) + HAND_THICKNESS
+        dz = surface - tip[2]
+        if dz < 0:
+            lm[list(hand), 2] += dz
+            lm[elbow, 2] += 0.5 * dz
+    return lm.astype(np.float32)
