@@ -51,9 +51,8 @@ def test_the_key_keeps_the_person_and_what_they_hold_and_drops_the_rest():
 
 def test_the_segmenter_is_kept_when_the_key_disagrees_or_the_backdrop_is_busy():
     rgb, seg = scene()
-    elsewhere = np.zeros_like(seg)
-    elsewhere[0:30, 0:40] = 0.9  # a segmenter that found the corner object, not the person
-    assert keyed_mask(rgb, elsewhere) is None
+    rgb[120:190, 20:150] = (110, 90, 80)  # a sofa the person stands against, touching them
+    assert keyed_mask(rgb, seg) is None  # the key would add far more than the person
     busy = np.random.default_rng(1).integers(0, 256, rgb.shape).astype(np.uint8)
     assert keyed_mask(busy, seg) is None
 
@@ -76,3 +75,11 @@ def test_a_real_photo_on_white_gets_a_sharper_mask():
     # The segmenter alone misses 8 % of this person (the stick, hair, edges): the key 4 %.
     assert (white & ~ours).sum() / white.sum() < 0.05
     assert (ours & ~white).sum() / ours.sum() < 0.01
+
+
+def test_clothes_of_the_backdrops_colour_stay_person():
+    rgb, seg = scene()
+    rgb[60:75, 60:100] = (250, 250, 248)  # a white band (a shirt) on the white backdrop
+    key = keyed_mask(rgb, seg)
+    assert key is not None
+    assert (key[60:75, 63:97] > 0.5).all()  # where the segmenter is sure, it stays

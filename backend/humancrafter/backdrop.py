@@ -7,7 +7,8 @@ photos, product shots and cut-outs pasted on white have a plain backdrop, and th
 colour key is exact to the pixel. :func:`keyed_mask` recognises such a photo by its
 border (nearly all of it one colour), keys the person out against that colour and keeps
 only what touches the segmenter's person, so a shadow in a far corner or a second object
-is not taken along. Any other photo keeps the segmenter's mask.
+is not taken along; where the segmenter is sure of the person the key only adds to it, so
+clothes of the backdrop's colour are not cut out. Any other photo keeps the segmenter's mask.
 
 Colours are 0-255 RGB; distances are the largest per-channel difference.
 """
@@ -27,6 +28,9 @@ rest may be the person cut by the frame, or noise)."""
 KEY_LOW, KEY_HIGH = 24, 48
 """Colour distance from the backdrop mapped to person probability 0 and 1 (linear
 between); 24 leaves JPEG noise and the faint shadows of a lit studio to the backdrop."""
+SURE = 0.8
+"""Where the segmenter is at least this sure of the person, the person stays whatever its
+colour; below it (its blurred edges, the gaps between arm and body) the key decides."""
 MIN_AGREEMENT = 0.75
 """The key is used only when its person overlaps the segmenter's by at least this IoU:
 a busy photo whose border happens to be plain keeps the segmenter's mask."""
@@ -59,8 +63,9 @@ def keyed_mask(rgb: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
             probability in [0, 1] at the same size.
     Returns:
         (H, W) float32 person probability in [0, 1]: the key's, restricted to the parts
-        (connected at 0.5) that overlap the segmenter's person; None when the backdrop is
-        not plain or the key disagrees with the segmenter (:data:`MIN_AGREEMENT`).
+        (connected at 0.5) that overlap the segmenter's person, and where the segmenter is
+        sure (:data:`SURE`) the larger of the two; None when the backdrop is not plain or
+        the result disagrees with the segmenter (:data:`MIN_AGREEMENT`).
     """
     colour = backdrop_colour(rgb)
     if colour is None:
@@ -74,6 +79,9 @@ def keyed_mask(rgb: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
     # keep the soft edge next to kept parts, drop every other part's
     near = ndimage.binary_dilation(keep, iterations=2)
     key = np.where(near & ~((labels > 0) & ~keep), key, 0.0)
+    # A white shirt on a white backdrop has the backdrop's colour but is not the backdrop:
+    # where the segmenter is sure, the key only adds.
+    key = np.where(seg > SURE, np.maximum(key, seg), key)
     solid = key > 0.5
     union = (solid | person).sum()
     if union == 0 or (solid & person).sum() / union < MIN_AGREEMENT:
