@@ -129,10 +129,20 @@ def test_a_bending_or_sitting_person_is_left_as_measured():
     sitting = standing(0, 0)
     sitting[[25, 26], 1], sitting[[25, 26], 2] = -0.05, 0.4  # thighs forward
     assert np.array_equal(standing_depths(sitting, vis), sitting)
-    unseen = np.ones(33)
-    unseen[[25, 26]] = 0.1
+    one_knee = np.ones(33)
+    one_knee[25] = 0.1
     lm = standing(25, 10)
-    assert np.array_equal(standing_depths(lm, unseen), lm)
+    assert np.array_equal(standing_depths(lm, one_knee), lm)
+
+
+def test_a_waist_up_photo_gets_its_upper_body_stood_up_and_its_legs_left_alone():
+    lm, waist_up = standing(25, 10), np.ones(33)
+    waist_up[25:] = 0.0  # knees and feet out of the frame
+    out = standing_depths(lm, waist_up)
+    assert abs(out[[11, 12], 2].mean()) < 1e-6  # the shoulders above the hips
+    assert np.array_equal(out[23:], lm[23:])  # hips and legs as measured (settled later)
+    assert np.allclose(out[:, :2], lm[:, :2])
+    assert np.array_equal(standing_depths(standing(25, 35), waist_up), standing(25, 35))
 
 
 def test_mask_pixels_without_body_get_a_front_and_a_back_sample():

@@ -45,7 +45,10 @@ def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray
     seen, torso within :data:`BENDING_DEG` of upright) the legs keep
     :data:`LEG_DEPTH_KEEP` of their depth relative to the hips (the feet keep their own
     direction), and the upper body moves with its shoulders, which keep
-    :data:`TORSO_DEPTH_KEEP`. Other poses (sitting, crouching) are left as measured.
+    :data:`TORSO_DEPTH_KEEP`. In a photo that does not show the knees (waist-up) only the
+    upper body is stood up, when within :data:`BENDING_DEG` (the legs are settled later,
+    :func:`humancrafter.prior.settle_unseen_limbs`). Other poses (sitting, crouching,
+    bending) are left as measured.
 
     Args:
         landmarks: (33, 3) model frame (y up, facing +z). visibility: (33,).
@@ -53,22 +56,23 @@ def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray
         (33, 3) float32 landmarks.
     """
     lm = landmarks.astype(np.float64)
-    if (visibility[[25, 26]] < 0.5).any():
-        return landmarks.astype(np.float32)
     hips = lm[[23, 24]]
-    thighs = lm[[25, 26]] - hips
-    down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
-    if (down < STANDING_THIGH).any():
-        return landmarks.astype(np.float32)
     z_hip = float(hips[:, 2].mean())
     torso = lm[[11, 12]].mean(axis=0) - hips.mean(axis=0)
     if abs(math.degrees(math.atan2(torso[2], torso[1]))) > BENDING_DEG:
         return landmarks.astype(np.float32)
-    feet = {f: lm[f, 2] - lm[a, 2] for f, a in _FEET.items()}
-    for i in _LEGS:
-        lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
-    for f, a in _FEET.items():
-        lm[f, 2] = lm[a, 2] + feet[f]
+    if (visibility[[25, 26]] >= 0.5).all():
+        thighs = lm[[25, 26]] - hips
+        down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
+        if (down < STANDING_THIGH).any():  # sitting or crouching
+            return landmarks.astype(np.float32)
+        feet = {f: lm[f, 2] - lm[a, 2] for f, a in _FEET.items()}
+        for i in _LEGS:
+            lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
+        for f, a in _FEET.items():
+            lm[f, 2] = lm[a, 2] + feet[f]
+    elif (visibility[[25, 26]] >= 0.5).any():  # one knee: too little to tell the pose
+        return landmarks.astype(np.float32)
     z_shoulders = float(lm[[11, 12], 2].mean())
     lm[:23, 2] += (TORSO_DEPTH_KEEP - 1.0) * (z_shoulders - z_hip)
     return lm.astype(np.float32)
