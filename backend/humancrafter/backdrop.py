@@ -74,8 +74,7 @@ def keyed_mask(rgb: np.ndarray, seg: np.ndarray) -> np.ndarray | None:
     key = np.clip((dist - KEY_LOW) / (KEY_HIGH - KEY_LOW), 0.0, 1.0)
     person = seg > 0.5
     labels, _ = ndimage.label(key > 0.5)
-    touching = np.unique(labels[person & (labels > 0)])
-    keep = np.isin(labels, touching[touching > 0])
+    keep = np.isin(labels, np.unique(labels[person & (labels > 0)]))
     # keep the soft edge next to kept parts, drop every other part's
     near = ndimage.binary_dilation(keep, iterations=2)
     key = np.where(near & ~((labels > 0) & ~keep), key, 0.0)

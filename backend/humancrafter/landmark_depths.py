@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from .photo import LANDMARK_NAMES, REGIONS
+
 LEG_DEPTH_KEEP = 0.3
 """Share of the legs' depth (relative to the hips) kept for a standing person."""
 TORSO_DEPTH_KEEP = 0.0
@@ -31,8 +33,17 @@ STANDING_THIGH = 0.8
 BENDING_DEG = 20.0
 """A torso leaning more than this from upright (in depth) is a bend, not a bias: then
 nothing is changed."""
-_LEGS = (25, 26, 27, 28, 29, 30, 31, 32)
-_FEET = {29: 27, 30: 28, 31: 27, 32: 28}  # heel / toe landmark -> its ankle
+_L = {name: i for i, name in enumerate(LANDMARK_NAMES)}
+_SHOULDERS = list(REGIONS["shoulders"])
+_HIPS = list(REGIONS["hips"])
+_KNEES = list(REGIONS["knees"])
+_LEGS = REGIONS["knees"] + REGIONS["feet"]  # knees, ankles, heels, toes: left, right
+_FEET = {
+    _L[f"{side}_{end}"]: _L[f"{side}_ankle"]
+    for side in ("left", "right")
+    for end in ("heel", "foot_index")
+}  # heel / toe landmark -> its ankle
+_UPPER_BODY = slice(0, _HIPS[0])  # head, shoulders, arms and hands: everything above the hips
 
 
 def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
@@ -56,13 +67,13 @@ def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray
         (33, 3) float32 landmarks.
     """
     lm = landmarks.astype(np.float64)
-    hips = lm[[23, 24]]
+    hips = lm[_HIPS]
     z_hip = float(hips[:, 2].mean())
-    torso = lm[[11, 12]].mean(axis=0) - hips.mean(axis=0)
+    torso = lm[_SHOULDERS].mean(axis=0) - hips.mean(axis=0)
     if abs(math.degrees(math.atan2(torso[2], torso[1]))) > BENDING_DEG:
         return landmarks.astype(np.float32)
-    if (visibility[[25, 26]] >= 0.5).all():
-        thighs = lm[[25, 26]] - hips
+    if (visibility[_KNEES] >= 0.5).all():
+        thighs = lm[_KNEES] - hips
         down = -thighs[:, 1] / np.maximum(np.linalg.norm(thighs, axis=1), 1e-9)
         if (down < STANDING_THIGH).any():  # sitting or crouching
             return landmarks.astype(np.float32)
@@ -71,10 +82,10 @@ def standing_depths(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray
             lm[i, 2] = z_hip + LEG_DEPTH_KEEP * (lm[i, 2] - z_hip)
         for f, a in _FEET.items():
             lm[f, 2] = lm[a, 2] + feet[f]
-    elif (visibility[[25, 26]] >= 0.5).any():  # one knee: too little to tell the pose
+    elif (visibility[_KNEES] >= 0.5).any():  # one knee: too little to tell the pose
         return landmarks.astype(np.float32)
-    z_shoulders = float(lm[[11, 12], 2].mean())
-    lm[:23, 2] += (TORSO_DEPTH_KEEP - 1.0) * (z_shoulders - z_hip)
+    z_shoulders = float(lm[_SHOULDERS, 2].mean())
+    lm[_UPPER_BODY, 2] += (TORSO_DEPTH_KEEP - 1.0) * (z_shoulders - z_hip)
     return lm.astype(np.float32)
 
 
@@ -86,8 +97,16 @@ HEAD_HALF = (0.075, 0.1, 0.09)
 hand at the head rests on."""
 HAND_THICKNESS = 0.02
 """A hand at the head lies this far in front of the head's surface (model units)."""
-_HEAD = (0, 7, 8)  # nose, ears
-_HANDS = {15: (13, (15, 17, 19, 21)), 16: (14, (16, 18, 20, 22))}  # wrist -> elbow, hand
+_HEAD = [_L["nose"], _L["left_ear"], _L["right_ear"]]
+_EARS = _HEAD[1:]
+_HANDS = {
+    _L[f"{side}_wrist"]: (
+        _L[f"{side}_elbow"],
+        [_L[f"{side}_{p}"] for p in ("wrist", "pinky", "index", "thumb")],
+        [_L[f"{side}_{p}"] for p in ("index", "thumb")],  # the hand's centre
+    )
+    for side in ("left", "right")
+}  # wrist -> elbow, the hand's landmarks, its fingertips
 
 
 def hands_at_head(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
@@ -105,15 +124,15 @@ def hands_at_head(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
         (33, 3) float32 landmarks; only depths change.
     """
     lm = landmarks.astype(np.float64)
-    if (visibility[list(_HEAD)] < 0.5).any() or (visibility[[11, 12]] < 0.5).any():
+    if (visibility[_HEAD] < 0.5).any() or (visibility[_SHOULDERS] < 0.5).any():
         return landmarks.astype(np.float32)
-    centre = np.array([lm[list(_HEAD), 0].mean(), lm[list(_HEAD), 1].mean(), lm[[7, 8], 2].mean()])
-    reach = HEAD_REACH * float(np.linalg.norm(lm[11, :2] - lm[12, :2]))
+    centre = np.array([*lm[_HEAD, :2].mean(axis=0), lm[_EARS, 2].mean()])
+    reach = HEAD_REACH * float(np.linalg.norm(np.subtract(*lm[_SHOULDERS, :2])))
     ax, ay, az = HEAD_HALF
-    for wrist, (elbow, hand) in _HANDS.items():
+    for wrist, (elbow, hand, tips) in _HANDS.items():
         if visibility[wrist] < 0.5:
             continue
-        tip = lm[[hand[2], hand[3]]].mean(axis=0)  # index and thumb
+        tip = lm[tips].mean(axis=0)
         d = tip[:2] - centre[:2]
         if float(np.linalg.norm(d)) > reach:
             continue
@@ -121,6 +140,6 @@ def hands_at_head(landmarks: np.ndarray, visibility: np.ndarray) -> np.ndarray:
         surface = centre[2] + az * math.sqrt(inside) + HAND_THICKNESS
         dz = surface - tip[2]
         if dz < 0:
-            lm[list(hand), 2] += dz
+            lm[hand, 2] += dz
             lm[elbow, 2] += 0.5 * dz
     return lm.astype(np.float32)
