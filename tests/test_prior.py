@@ -231,8 +231,8 @@ def test_infer_outfit(front_end):
 
 def test_reconstruct_prior_is_deterministic(front_end):
     analysis = front_end.analyze(load_image(ASTRONAUT))
-    a, timings, warnings = prior.reconstruct_prior(analysis, 20_000, seed=0)
-    b, _, _ = prior.reconstruct_prior(analysis, 20_000, seed=0)
+    a, timings, warnings, _ = prior.reconstruct_prior(analysis, 20_000, seed=0)
+    b = prior.reconstruct_prior(analysis, 20_000, seed=0).splats
     assert len(a) == 20_000 and a.labelled
     for name in ("means", "sh0", "log_scales", "quats", "part", "part_conf"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
@@ -276,7 +276,7 @@ def test_reconstruct_prior_with_an_smpl_body(front_end, tmp_path):
 
     write_model(tmp_path, "smpl")
     analysis = front_end.analyze(load_image(ASTRONAUT))
-    splats, _, _ = prior.reconstruct_prior(analysis, 20_000, 0, smpl_body=SMPLBody(tmp_path))
+    splats = prior.reconstruct_prior(analysis, 20_000, 0, smpl_body=SMPLBody(tmp_path)).splats
     assert len(splats) == 20_000
     assert set(np.unique(splats.part).tolist()) <= set(JOINT_PARTS["smpl"].tolist())
     extent = splats.means.max(axis=0) - splats.means.min(axis=0)

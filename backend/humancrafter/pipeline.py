@@ -37,6 +37,7 @@ from .modes.base import (
     Mode,
     ModeContext,
     ModeRunner,
+    PhotoView,
     ReconstructOptions,
     RunnerFactory,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "CancelFn",
     "InputError",
     "Mode",
+    "PhotoView",
     "Pipeline",
     "ProgressFn",
     "ReconstructOptions",
@@ -85,6 +87,8 @@ class ReconstructResult:
         timings: seconds per stage, in stage order.
         warnings: things the user should know (e.g. "legs not visible in the photo").
         views: (azimuth in degrees, image) of views the mode generated (``full``).
+        photo_view: the first photo's camera in the splats' frame (to see the result as
+            the photo does), or None.
     """
 
     splats: Splats
@@ -92,6 +96,7 @@ class ReconstructResult:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     views: list[tuple[float, Image.Image]] = field(default_factory=list)
+    photo_view: PhotoView | None = None
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -260,6 +265,7 @@ class Pipeline:
             timings=timings,
             warnings=list(out.warnings),
             views=list(out.views),
+            photo_view=out.photo_view,
         )
 
     def make_preview(self, splats: Splats) -> bytes:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -784,13 +785,27 @@ def _part_means(rgb: np.ndarray, part: np.ndarray, size: int = 0) -> np.ndarray:
     return out
 
 
+class PriorResult(NamedTuple):
+    """What :func:`reconstruct_prior` returns.
+
+    Attributes:
+        splats: labelled, rigged splats, model frame. timings: seconds per stage.
+        warnings: sentences for the user. camera: the photo's fitted camera (model frame).
+    """
+
+    splats: Splats
+    timings: dict[str, float]
+    warnings: list[str]
+    camera: PhotoCamera
+
+
 def reconstruct_prior(
     analysis: PhotoAnalysis,
     num_gaussians: int,
     seed: int,
     smpl_body: object | None = None,
     step: ProgressStep | None = None,
-) -> tuple[Splats, dict[str, float], list[str]]:
+) -> PriorResult:
     """Photo analysis -> labelled splats (steps 2-7 of the module docstring).
 
     Args:
@@ -802,7 +817,7 @@ def reconstruct_prior(
             mannequin, or None.
         step: called with each stage's name before it starts (for progress and cancelling).
     Returns:
-        splats, seconds per stage, warnings.
+        The splats, seconds per stage, warnings and the photo's fitted camera.
     """
     from .body import mannequin, skinning
 
@@ -900,4 +915,4 @@ def reconstruct_prior(
     splats = splats_from_samples(points, normals, area, colours.rgb, part, colours.part_conf)
     splats = skinning.rig(splats, joints, bone)
     done("splats")
-    return splats, timings, warnings
+    return PriorResult(splats, timings, warnings, camera)

@@ -19,8 +19,11 @@ then:
   **colour PSNR** (on white) after matching scale and centre: each image is cropped to
   its silhouette's bounding square and resized to :data:`CROP` pixels
   (:func:`square_crop`), so camera distance and framing do not count, shape does.
-- **input-view IoU**: our yaw-0 silhouette against the photo's own person mask, matched
-  the same way.
+- **input-view IoU**: ours seen by the photo's own camera (the one the mode fitted,
+  ``ReconstructResult.photo_view``) against the photo's person mask, over the part of the
+  view that lies inside the photo (:func:`input_view_iou`): does the result cover the
+  person the photo shows, and nothing else? What a photo cut by its frame does not show
+  (feet below the bottom edge) is neither right nor wrong.
 - **side views**: the mean over the yaws 72, 108, 252 and 288 (the person's sides);
   **worst view**: the lowest IoU of the 10.
 - **opacity**: the share of splats above 0.5 opacity, and per view the share of the
@@ -44,6 +47,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from .cameras import orbit_cameras
+from .modes.base import PhotoView
+from .photo import CROP_SIZE
+from .photo import square_crop as photo_square_crop
 from .portable import splatfile
 from .portable.parts import PALETTE
 from .render import render_splats
@@ -65,6 +71,8 @@ WHITE = 240
 channel is below this."""
 OPAQUE = 0.5
 SOLID_ALPHA = 0.95
+INPUT_SIZE = CROP_SIZE
+"""Render size of the input view: the photo front-end's square crop at its own pixels."""
 
 
 # --- silhouettes -------------------------------------------------------------------------
@@ -247,7 +255,7 @@ class PhotoScore:
 
     Attributes:
         iou, psnr: (10,) per view against the published result.
-        input_iou: our yaw-0 silhouette against the photo's mask.
+        input_iou: ours from the photo's camera against its mask (:func:`input_view_iou`).
         opaque_share: share of splats above 0.5 opacity.
         solid: (10,) per view, share of the silhouette with alpha >= 0.95.
         seconds: the pipeline's time for this photo.
@@ -267,8 +275,30 @@ class PhotoScore:
         return float(np.mean([self.iou[YAWS.index(y)] for y in SIDE_YAWS]))
 
 
-def score(ours: Views, theirs: Views, photo: np.ndarray, splats: splatfile.Splats) -> PhotoScore:
-    """Compare our views with the published ones (``photo``: (H, W) bool person mask)."""
+def input_view_iou(
+    splats: splatfile.Splats, view: PhotoView, photo: np.ndarray, size: int = INPUT_SIZE
+) -> float:
+    """IoU of the splats' silhouette (alpha > 0.5) seen by the photo's own camera with the
+    photo's person mask, counted only where the view lies inside the photo.
+
+    Args:
+        splats: the result, in the frame of ``view`` (as the pipeline returns it).
+        view: the photo's camera and crop (``ReconstructResult.photo_view``).
+        photo: (H, W) bool person mask of the original photo.
+        size: render size of the crop, pixels.
+    """
+    with torch.no_grad():
+        alpha = render_splats(splats, view.camera.resized(size, size), backend="cpu").alpha
+    ours = alpha[0, ..., 0].numpy() > 0.5
+    blank = np.zeros((*photo.shape, 3), np.uint8)
+    _, target, inside = photo_square_crop(blank, photo.astype(np.float32), view.crop_box, size)
+    target = target > 0.5
+    return float((ours & target & inside).sum() / max(((ours | target) & inside).sum(), 1))
+
+
+def score(ours: Views, theirs: Views, input_iou: float, splats: splatfile.Splats) -> PhotoScore:
+    """Compare our views with the published ones (``input_iou`` from
+    :func:`input_view_iou`)."""
     ious, psnrs = [], []
     for v in range(len(YAWS)):
         a, b = square_crop(ours.mask[v]), square_crop(theirs.mask[v])
@@ -276,7 +306,6 @@ def score(ours: Views, theirs: Views, photo: np.ndarray, splats: splatfile.Splat
         ca = square_crop(ours.mask[v], image=ours.rgb[v])
         cb = square_crop(theirs.mask[v], image=theirs.rgb[v])
         psnrs.append(psnr(ca, cb))
-    target, mine = square_crop(photo), square_crop(ours.mask[0])
     assert ours.alpha is not None
     solid = [
         float((al[m] >= SOLID_ALPHA).mean()) if m.any() else 0.0
@@ -285,7 +314,7 @@ def score(ours: Views, theirs: Views, photo: np.ndarray, splats: splatfile.Splat
     return PhotoScore(
         iou=np.array(ious),
         psnr=np.array(psnrs),
-        input_iou=float((target & mine).sum() / max((target | mine).sum(), 1)),
+        input_iou=input_iou,
         opaque_share=float((splats.opacity() > OPAQUE).mean()),
         solid=np.array(solid),
         seconds=0.0,
@@ -411,8 +440,11 @@ def evaluate_real(
             t0 = time.perf_counter()
             result = pipe.run([image], ReconstructOptions(mode=mode, num_gaussians=num_gaussians))
             seconds = time.perf_counter() - t0
+            if result.photo_view is None:
+                raise ValueError(f"mode {mode!r} does not say where the photo was taken from")
             ours = render_views(normalised(result.splats))
-            x = score(ours, theirs, mask, result.splats)
+            inside = input_view_iou(result.splats, result.photo_view, mask)
+            x = score(ours, theirs, inside, result.splats)
             x.seconds, x.warnings = seconds, result.warnings
             scores[mode][sample.name] = x
             rows.append((mode, ours.rgb))

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, Protocol
 
 from PIL import Image
 
-from ..photo import PhotoFrontEnd
+from ..photo import PhotoAnalysis, PhotoFrontEnd
 from ..portable.splatfile import Splats
+
+if TYPE_CHECKING:  # torch is imported by the runners, when they run
+    from ..cameras import Cameras
 
 Mode = Literal["prior", "fast", "multiview", "full"]
 MODES: tuple[str, ...] = ("prior", "fast", "multiview", "full")
@@ -50,6 +53,30 @@ class StepFn(Protocol):
     def __call__(self, stage: str, within: float | None = None) -> None: ...
 
 
+@dataclass(frozen=True)
+class PhotoView:
+    """Where the (first) photo was taken from, in the result's frame: the splats rendered
+    with ``camera`` are the person as the photo shows them.
+
+    Attributes:
+        camera: one camera (:class:`~humancrafter.cameras.Cameras` of length 1) whose image
+            is the photo front-end's square crop, at the crop's pixels
+            (:data:`humancrafter.photo.CROP_SIZE`; use ``Cameras.resized`` for another size).
+        crop_box: (x0, y0, side) of that crop in the original photo's pixels (x0, y0 may be
+            negative: the crop can reach past the photo's edge).
+        photo_size: (width, height) of the original photo, pixels.
+    """
+
+    camera: Cameras
+    crop_box: tuple[float, float, float]
+    photo_size: tuple[int, int]
+
+    @classmethod
+    def of(cls, camera: Cameras, analysis: PhotoAnalysis) -> PhotoView:
+        """The view of ``camera`` (the first of them) over ``analysis``'s crop."""
+        return cls(camera[:1], analysis.crop_box, analysis.photo_size)
+
+
 class ModeOutput(NamedTuple):
     """What a runner returns.
 
@@ -59,12 +86,14 @@ class ModeOutput(NamedTuple):
         warnings: sentences for the user, e.g. "not visible in the photo: feet ...".
         views: views the mode generated (``full``: SV3D's orbit frames) as
             (azimuth in degrees, image); usable as ``multiview`` inputs.
+        photo_view: the first photo's camera, or None (a runner that does not know it).
     """
 
     splats: Splats
     timings: dict[str, float]
     warnings: list[str]
     views: list[tuple[float, Image.Image]] = []
+    photo_view: PhotoView | None = None
 
 
 @dataclass

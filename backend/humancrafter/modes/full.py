@@ -25,7 +25,7 @@ from PIL import Image
 
 from .. import weights as wf
 from ..errors import InputError
-from .base import ModeContext, ModeOutput, ReconstructOptions, StepFn
+from .base import ModeContext, ModeOutput, PhotoView, ReconstructOptions, StepFn
 from .network import _NetworkRunner
 
 if TYPE_CHECKING:  # torch is imported when a job runs, not when the module loads
@@ -196,7 +196,10 @@ class FullRunner(_NetworkRunner):
             warnings.append("SV3D ran on the CPU: fine for tiny test weights, slow otherwise")
         stage(None)
         orbit_views = [(azimuths[k], _to_image(frames[k])) for k in range(len(azimuths))]
-        return ModeOutput(splats, timings, list(dict.fromkeys(warnings)), orbit_views)
+        return ModeOutput(
+            splats, timings, list(dict.fromkeys(warnings)), orbit_views,
+            PhotoView.of(cam0, analysis),
+        )  # fmt: skip
 
 
 def _unet_width(sv3d_dir: Path) -> int:

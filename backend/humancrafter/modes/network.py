@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from PIL import Image
 
 from ..errors import InputError
-from .base import ModeContext, ModeOutput, ReconstructOptions, StepFn
+from .base import ModeContext, ModeOutput, PhotoView, ReconstructOptions, StepFn
 
 if TYPE_CHECKING:  # torch is imported when a job runs, not when the module loads
     from ..model.network import HumanCrafterNet
@@ -138,7 +138,10 @@ class _NetworkRunner:
             )
         splats = rig_to_body(splats, params, self.context.smpl_body, options.seed)
         done("splats")
-        return ModeOutput(splats, timings, list(dict.fromkeys(warnings)))
+        return ModeOutput(
+            splats, timings, list(dict.fromkeys(warnings)),
+            photo_view=PhotoView.of(views.cameras, analyses[0]),
+        )  # fmt: skip
 
 
 class FastRunner(_NetworkRunner):

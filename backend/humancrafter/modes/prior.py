@@ -10,7 +10,7 @@ from typing import ClassVar
 from PIL import Image
 
 from ..errors import InputError
-from .base import ModeContext, ModeOutput, ReconstructOptions, StepFn
+from .base import ModeContext, ModeOutput, PhotoView, ReconstructOptions, StepFn
 
 
 class PriorRunner:
@@ -51,11 +51,16 @@ class PriorRunner:
         start = time.perf_counter()
         analysis = front_end.analyze(images[0])
         photo_seconds = time.perf_counter() - start
-        splats, timings, warnings = reconstruct_prior(
+        out = reconstruct_prior(
             analysis,
             options.num_gaussians,
             options.seed,
             smpl_body=self.context.smpl_body,
             step=step,
         )
-        return ModeOutput(splats, {"photo": photo_seconds, **timings}, analysis.warnings + warnings)
+        return ModeOutput(
+            out.splats,
+            {"photo": photo_seconds, **out.timings},
+            analysis.warnings + out.warnings,
+            photo_view=PhotoView.of(out.camera.cameras(), analysis),
+        )
