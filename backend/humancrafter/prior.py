@@ -568,16 +568,17 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
     Tops: ``tank`` (bare upper arms), ``tshirt`` (bare forearms) or ``longsleeve`` (also
     when the chest itself looks like skin: a beige garment is likelier than a bare torso,
     which is never inferred). Bottoms: ``shorts`` (bare shins; short ones when the thighs
-    are bare too) or ``trousers``. Shoes: ``none`` (bare feet) or ``sneakers``. Regions the
-    photo does not show keep :meth:`Appearance.plain`'s choice; with no face in view
-    everything stays plain.
+    are bare too) or ``trousers``. Shoes: ``none`` (bare feet) or ``sneakers``. Hair:
+    ``long`` when the photo shows it hanging beside the neck (:func:`long_hair`), else the
+    plain ``short``. Regions the photo does not show keep :meth:`Appearance.plain`'s
+    choice; with no face in view everything stays plain.
     """
     out = Appearance.plain()
     photo = analysis.image.astype(np.float32) / 255.0
     ok = (analysis.mask > 0.8) & analysis.inside
     lm, vis = analysis.landmarks_px.astype(np.float64), analysis.visibility
     seen = lambda *idx: all(vis[i] >= 0.5 for i in idx)  # noqa: E731
-    skin, _ = face_colours(analysis)
+    skin, hair = face_colours(analysis)
     if skin is None:
         return out
     radius = 0.2 * float(np.linalg.norm(lm[2] - lm[5]))
@@ -616,7 +617,46 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
     feet = both([(27, 31, 0.3, 1.0), (28, 32, 0.3, 1.0)])
     if feet:
         out.shoes = "none"
+    if hair is not None and long_hair(analysis, skin, hair, radius):
+        out.hair = "long"
     return out
+
+
+HAIR_MATCH = 0.15
+"""Largest RGB distance (colours in [0, 1]) from the hair colour of the pixels beside the
+neck for them to be hair."""
+TOP_CONTRAST = 0.25
+"""Smallest RGB distance between those pixels and the chest's colour: hair as dark as a
+dark top cannot be told from its collar, and the hair is then left short."""
+
+
+def long_hair(analysis: PhotoAnalysis, skin: np.ndarray, hair: np.ndarray, radius: float) -> bool:
+    """Whether the photo shows hair hanging beside the neck: on either side, the pixels
+    between the ear and the shoulder (0.4-0.7 of the way) have the hair colour, are not
+    skin and differ from the chest's colour.
+
+    Args:
+        analysis: the photo. skin, hair: (3,) RGB in [0, 1] from :func:`face_colours`.
+        radius: of the colour samples, crop pixels.
+    """
+    photo = analysis.image.astype(np.float32) / 255.0
+    ok = (analysis.mask > 0.8) & analysis.inside
+    lm, vis = analysis.landmarks_px.astype(np.float64), analysis.visibility
+    chest_ts = np.array([0.25, 0.35, 0.45])[:, None]  # as infer_outfit's chest
+    chest_pts = [lm[a] + chest_ts * (lm[b] - lm[a]) for a, b in ((11, 24), (12, 23))]
+    chest = _median_colour(photo, ok, np.concatenate(chest_pts), radius)
+    ts = np.array([0.4, 0.55, 0.7])[:, None]
+    if chest is None:
+        return False
+    for ear, shoulder in ((7, 11), (8, 12)):
+        if vis[ear] < 0.5 or vis[shoulder] < 0.5:
+            continue
+        c = _median_colour(photo, ok, lm[ear] + ts * (lm[shoulder] - lm[ear]), radius)
+        if c is None or bool(skin_like(c, skin)):
+            continue
+        if np.linalg.norm(c - hair) < HAIR_MATCH and np.linalg.norm(c - chest) > TOP_CONTRAST:
+            return True
+    return False
 
 
 ProgressStep = Callable[[str], None]
