@@ -53,6 +53,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from .body.appearance import Appearance
 from .body.girth import GirthFit, RimFill, fill_uncovered, fit_girth, snap_to_mask
@@ -342,15 +343,8 @@ def _bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
 def _box_blur(a: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a (2 radius + 1)^2 window (edges clamped) of an (H, W, ...) array."""
-    for axis in (0, 1):
-        n = a.shape[axis]
-        pad = [(0, 0)] * a.ndim
-        pad[axis] = (radius + 1, radius)
-        c = np.cumsum(np.pad(a, pad, mode="edge"), axis=axis, dtype=np.float64)
-        hi = np.take(c, np.arange(n) + 2 * radius + 1, axis=axis)
-        lo = np.take(c, np.arange(n), axis=axis)
-        a = (hi - lo) / (2 * radius + 1)
-    return a
+    size = (2 * radius + 1, 2 * radius + 1) + (1,) * (a.ndim - 2)
+    return ndimage.uniform_filter(a.astype(np.float64), size=size, mode="nearest")
 
 
 def _soft_photo(photo: np.ndarray, person: np.ndarray, radius: int) -> np.ndarray:
@@ -389,6 +383,26 @@ class Colouring:
     part_conf: np.ndarray
 
 
+class PhotoBlurs(NamedTuple):
+    """The photo blurred within the person (:func:`photo_blurs`), (S, S, 3) float32 each:
+    ``soft`` (sigma ~ S/64) to compare a through colour with its part, ``broad`` (sigma ~
+    S/:data:`THROUGH_BLUR`) to paint it."""
+
+    soft: np.ndarray
+    broad: np.ndarray
+
+
+def photo_blurs(analysis: PhotoAnalysis) -> PhotoBlurs:
+    """The blurred photos :func:`colour_samples` needs, made once per photo."""
+    size = analysis.image.shape[0]
+    photo = analysis.image.astype(np.float32) / 255.0
+    person = _erode(analysis.mask > 0.5, max(1, size // 256))
+    return PhotoBlurs(
+        _soft_photo(photo, person, max(2, size // 64)),
+        _soft_photo(photo, person, max(2, size // THROUGH_BLUR)),
+    )
+
+
 def colour_samples(
     points: np.ndarray,
     normals: np.ndarray,
@@ -396,6 +410,7 @@ def colour_samples(
     plain_rgb: np.ndarray,
     analysis: PhotoAnalysis,
     camera: PhotoCamera,
+    blurs: PhotoBlurs | None = None,
 ) -> Colouring:
     """Colour surface samples from the photo (see the module docstring, step 6).
 
@@ -403,6 +418,7 @@ def colour_samples(
         points, normals: (N, 3) model frame. part: (N,) int64 Sapiens ids.
         plain_rgb: (N, 3) the body's own colours (used where nothing better is known).
         analysis: the photo. camera: its fitted camera.
+        blurs: :func:`photo_blurs` of ``analysis`` when already made, else None.
     """
     size = analysis.image.shape[0]
     photo = analysis.image.astype(np.float32) / 255.0
@@ -445,8 +461,8 @@ def colour_samples(
 
     # Through colours only where they resemble the part (a bag or a hand held in front of
     # a coat must not print onto its back).
-    soft_rgb = _bilinear(_soft_photo(photo, person, max(2, size // 64)), uv)
-    broad_rgb = _bilinear(_soft_photo(photo, person, max(2, size // THROUGH_BLUR)), uv)
+    blurs = photo_blurs(analysis) if blurs is None else blurs
+    soft_rgb, broad_rgb = _bilinear(blurs.soft, uv), _bilinear(blurs.broad, uv)
     median_of = np.array([medians.get(int(p), (np.inf,) * 3) for p in range(int(part.max()) + 1)])
     close = np.linalg.norm(soft_rgb - median_of[part], axis=1) < THROUGH_MAX_DISTANCE
     through &= close
@@ -938,7 +954,8 @@ def reconstruct_prior(
     done("girth")
 
     stage("colour")
-    colours = colour_samples(points, normals, part, plain, analysis, camera)
+    blurs = photo_blurs(analysis)
+    colours = colour_samples(points, normals, part, plain, analysis, camera, blurs)
     skin, _ = face_colours(analysis)
     if skin is not None and smpl_body is None:  # sleeves and hems as the photo shows them
         along = _along_bones(points, bone, joints, tails)
@@ -948,7 +965,7 @@ def reconstruct_prior(
         )
         if (relabelled != part).any():
             part = relabelled
-            colours = colour_samples(points, normals, part, plain, analysis, camera)
+            colours = colour_samples(points, normals, part, plain, analysis, camera, blurs)
     done("colour")
 
     stage("splats")
