@@ -25,6 +25,7 @@ from humancrafter.real_eval import (
     photo_mask,
     psnr,
     score,
+    solid_shares,
     square_crop,
     summary_table,
 )
@@ -92,6 +93,13 @@ def test_input_view_iou_counts_only_what_the_photo_shows():
     half = PhotoView(cam, (0.0, 0.0, 64.0), (32, 64))
     assert input_view_iou(splats, half, own[:, :32], size=64) == pytest.approx(1.0)
     assert input_view_iou(splats, view, np.roll(own, 20, axis=1), size=64) < 0.5
+
+
+def test_solid_share_counts_the_silhouette_pixels_that_hide_what_is_behind():
+    a = np.zeros((2, 10, 10))
+    a[0, 2:8, 2:8] = 0.99  # 36 pixels, 6 of them see-through
+    a[0, 2, 2:8] = 0.7
+    assert solid_shares(a) == pytest.approx([30 / 36, 0.0])
 
 
 def test_tables_name_every_mode():

@@ -28,7 +28,8 @@ then:
   **worst view**: the lowest IoU of the 10.
 - **opacity**: the share of splats above 0.5 opacity, and per view the share of the
   silhouette (alpha > 0.5) whose rendered alpha is at least 0.95 (the worst view is
-  reported): a fog of faint splats fails both.
+  reported), at :data:`SIZE` and at :data:`FINE_SIZE` pixels (where the gaps between
+  splats show): a fog of faint splats fails both.
 
 A sheet per photo shows the photo, each mode's views in colour and in part colours, and
 the published views.
@@ -71,6 +72,9 @@ WHITE = 240
 channel is below this."""
 OPAQUE = 0.5
 SOLID_ALPHA = 0.95
+FINE_SIZE = 512
+"""Render size of the second solidity measure: at :data:`SIZE` the gaps between splats
+are smaller than a pixel; an artist renders larger."""
 INPUT_SIZE = CROP_SIZE
 """Render size of the input view: the photo front-end's square crop at its own pixels."""
 
@@ -260,6 +264,7 @@ class PhotoScore:
         solid: (10,) per view, share of the silhouette with alpha >= 0.95.
         seconds: the pipeline's time for this photo.
         warnings: the pipeline's warnings.
+        solid_fine: (10,) ``solid`` at :data:`FINE_SIZE` pixels, or None when not measured.
     """
 
     iou: np.ndarray
@@ -269,6 +274,7 @@ class PhotoScore:
     solid: np.ndarray
     seconds: float
     warnings: list[str]
+    solid_fine: np.ndarray | None = None
 
     @property
     def side_iou(self) -> float:
@@ -296,6 +302,25 @@ def input_view_iou(
     return float((ours & target & inside).sum() / max(((ours | target) & inside).sum(), 1))
 
 
+def solid_shares(alpha: np.ndarray) -> np.ndarray:
+    """(V, S, S) rendered alpha -> (V,) share of each silhouette (alpha > 0.5) whose alpha
+    is at least :data:`SOLID_ALPHA` (0 for an empty view)."""
+    return np.array(
+        [float((a[a > 0.5] >= SOLID_ALPHA).mean()) if (a > 0.5).any() else 0.0 for a in alpha]
+    )
+
+
+def fine_solid(s: splatfile.Splats) -> np.ndarray:
+    """(10,) :func:`solid_shares` of splats already :func:`normalised`, seen from the
+    :data:`YAWS` at :data:`FINE_SIZE` pixels."""
+    cams = orbit_cameras(
+        list(YAWS), 0.0, radius=RADIUS, fov_y_deg=FOV_DEG, width=FINE_SIZE, height=FINE_SIZE
+    )
+    with torch.no_grad():
+        alpha = render_splats(s, cams, backend="cpu").alpha[..., 0].numpy()
+    return solid_shares(alpha)
+
+
 def score(ours: Views, theirs: Views, input_iou: float, splats: splatfile.Splats) -> PhotoScore:
     """Compare our views with the published ones (``input_iou`` from
     :func:`input_view_iou`)."""
@@ -307,16 +332,12 @@ def score(ours: Views, theirs: Views, input_iou: float, splats: splatfile.Splats
         cb = square_crop(theirs.mask[v], image=theirs.rgb[v])
         psnrs.append(psnr(ca, cb))
     assert ours.alpha is not None
-    solid = [
-        float((al[m] >= SOLID_ALPHA).mean()) if m.any() else 0.0
-        for al, m in zip(ours.alpha, ours.mask, strict=True)
-    ]
     return PhotoScore(
         iou=np.array(ious),
         psnr=np.array(psnrs),
         input_iou=input_iou,
         opaque_share=float((splats.opacity() > OPAQUE).mean()),
-        solid=np.array(solid),
+        solid=solid_shares(ours.alpha),
         seconds=0.0,
         warnings=[],
     )
@@ -355,8 +376,8 @@ def summary_table(scores: dict[str, dict[str, PhotoScore]]) -> str:
     lines = [
         "| mode | silhouette IoU | side views | worst view (mean) | worst view (min) | "
         "input-view IoU (min) | PSNR dB | opaque splats | solid silhouette (worst view) | "
-        "s / photo |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"solid at {FINE_SIZE} px | s / photo |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for mode, per in scores.items():
         s = list(per.values())
@@ -369,9 +390,15 @@ def summary_table(scores: dict[str, dict[str, PhotoScore]]) -> str:
             f"| {np.mean([x.psnr.mean() for x in s]):.2f} "
             f"| {np.mean([x.opaque_share for x in s]):.0%} "
             f"| {np.mean([x.solid.min() for x in s]):.0%} "
+            f"| {_fine(s)} "
             f"| {np.mean([x.seconds for x in s]):.2f} |"
         )
     return "\n".join(lines)
+
+
+def _fine(scores: list[PhotoScore]) -> str:
+    fine = [x.solid_fine.min() for x in scores if x.solid_fine is not None]
+    return f"{np.mean(fine):.0%}" if len(fine) == len(scores) else "-"
 
 
 def photo_table(scores: dict[str, dict[str, PhotoScore]]) -> str:
@@ -442,10 +469,12 @@ def evaluate_real(
             seconds = time.perf_counter() - t0
             if result.photo_view is None:
                 raise ValueError(f"mode {mode!r} does not say where the photo was taken from")
-            ours = render_views(normalised(result.splats))
+            at_origin = normalised(result.splats)
+            ours = render_views(at_origin)
             inside = input_view_iou(result.splats, result.photo_view, mask)
             x = score(ours, theirs, inside, result.splats)
             x.seconds, x.warnings = seconds, result.warnings
+            x.solid_fine = fine_solid(at_origin)
             scores[mode][sample.name] = x
             rows.append((mode, ours.rgb))
             if ours.parts is not None:
@@ -453,7 +482,8 @@ def evaluate_real(
             log(
                 f"{sample.name} {mode}: IoU {x.iou.mean():.3f} (side {x.side_iou:.3f}, "
                 f"worst {x.iou.min():.3f}), input {x.input_iou:.3f}, PSNR {x.psnr.mean():.2f}, "
-                f"opaque {x.opaque_share:.0%}, solid {x.solid.min():.0%}, {seconds:.2f} s"
+                f"opaque {x.opaque_share:.0%}, solid {x.solid.min():.0%} "
+                f"({x.solid_fine.min():.0%} at {FINE_SIZE} px), {seconds:.2f} s"
             )
         rows.append(("published", theirs.rgb))
         if out_dir is not None:
