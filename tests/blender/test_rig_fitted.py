@@ -238,7 +238,8 @@ def test_posed_exports_turn_the_splats(scene, addon, reconstructions, tmp_path):
     def check(back):
         q0 = s.unit_quats().astype(np.float64)
         q1 = back.unit_quats().astype(np.float64)
-        np.testing.assert_allclose(q1[still], q0[still], atol=1e-6)
+        # unmoved (their bones' pose is the identity, applied in float32: ~1e-6 of noise)
+        np.testing.assert_allclose(q1[still], q0[still], atol=1e-5)
         # turned splats: their rotation matrices are R_model @ the rest ones
         m0, m1 = _matrices(q0[arm_only]), _matrices(q1[arm_only])
         np.testing.assert_allclose(m1, r_model @ m0, atol=2e-4)
