@@ -101,13 +101,7 @@ bag, far from the garment's colour there, gives none."""
 THROUGH_MAX_DISTANCE = 0.25
 """A through colour is used only within this RGB distance of its part's median seen colour."""
 HIP_GUESS_WEIGHT = 0.3
-"""Fit weight (as a visibility) of a landmark mediapipe does not see but guesses, inside
-the photo (a leg hidden behind the other, an arm behind the body) or on a limb the photo
-shows (a foot just past its bottom edge): without it the fit leaves that bone where it
-started, a bent knee's shin straight out in a lunge. Not for landmarks outside the photo
-on limbs it does not show at all (a waist-up photo's legs: they are settled by
-:func:`settle_unseen_limbs`; following mediapipe's guess there tilted the pelvis). 0.3 as
-:data:`HIP_GUESS_WEIGHT`; 0.15 gained half as much on the sample photos, 0.5 the same."""
+"""Visibility given to mediapipe's hip estimates when the hips are out of view."""
 
 SEEN, THROUGH, PART_MEDIAN, GUESSED = 0, 1, 2, 3
 """Colour sources per sample (see :func:`colour_samples`)."""
@@ -707,12 +701,13 @@ straight, arms at the sides) instead of keeping whatever the fit left there (the
 arms). A limb that is merely occluded (an arm crossed behind the other) keeps its fit."""
 OUT_OF_VIEW = 0.1
 GUESS_WEIGHT = 0.3
-"""Fit weight (as a visibility) of a landmark mediapipe does not see but guesses, on a
-body the photo shows (a leg hidden behind the other, a foot just past the photo's
-bottom edge): without it the fit leaves that bone where it started, a bent knee's shin
-straight out in a lunge. Not for limbs the photo does not show at all (they are settled
-by :func:`settle_unseen_limbs`). 0.3 as :data:`HIP_GUESS_WEIGHT`; 0.15 gained half as
-much on the sample photos, 0.5 the same as 0.3."""
+"""Fit weight (as a visibility) of a landmark mediapipe does not see but guesses, inside
+the photo (a leg hidden behind the other, an arm behind the body) or on a limb the photo
+shows (a foot just past its bottom edge): without it the fit leaves that bone where it
+started, a bent knee's shin straight out in a lunge. Not for landmarks outside the photo
+on limbs it does not show at all (a waist-up photo's legs: they are settled by
+:func:`settle_unseen_limbs`; following mediapipe's guess there tilted the pelvis). 0.3 as
+:data:`HIP_GUESS_WEIGHT`; 0.15 gained half as much on the sample photos, 0.5 the same."""
 
 
 def settle_unseen_limbs(params: BodyParams, visibility: np.ndarray) -> tuple[BodyParams, list[str]]:
