@@ -471,8 +471,8 @@ def evaluate_real(
                 raise ValueError(f"mode {mode!r} does not say where the photo was taken from")
             at_origin = normalised(result.splats)
             ours = render_views(at_origin)
-            inside = input_view_iou(result.splats, result.photo_view, mask)
-            x = score(ours, theirs, inside, result.splats)
+            input_iou = input_view_iou(result.splats, result.photo_view, mask)
+            x = score(ours, theirs, input_iou, result.splats)
             x.seconds, x.warnings = seconds, result.warnings
             x.solid_fine = fine_solid(at_origin)
             scores[mode][sample.name] = x
