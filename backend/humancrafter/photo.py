@@ -122,6 +122,15 @@ class PhotoAnalysis:
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def landmarks_inside(self) -> np.ndarray:
+        """(33,) bool: each landmark's pixel lies on the crop and inside the photo
+        (``inside``), seen or not."""
+        size = self.inside.shape[0]
+        px = np.floor(self.landmarks_px).astype(np.int64)
+        on_crop = ((px >= 0) & (px < size)).all(axis=1)
+        px = np.clip(px, 0, size - 1)
+        return on_crop & self.inside[px[:, 1], px[:, 0]]
+
 
 def load_image(source: str | Path | bytes | Image.Image) -> Image.Image:
     """Open a photo from a path, file bytes or a PIL image, honouring its EXIF rotation.

@@ -601,13 +601,14 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
     if skin is None:
         return out
     radius = 0.2 * float(np.linalg.norm(lm[2] - lm[5]))
+    colour_at = lambda uv: _median_colour(photo, ok, uv, radius)  # noqa: E731
 
     def bare(a: int, b: int, t0: float, t1: float) -> bool | None:
         """Whether the segment from landmark a to b (fractions t0..t1) looks like skin."""
         if not seen(a, b):
             return None
         ts = np.linspace(t0, t1, 5)[:, None]
-        c = _median_colour(photo, ok, lm[a] + ts * (lm[b] - lm[a]), radius)
+        c = colour_at(lm[a] + ts * (lm[b] - lm[a]))
         return None if c is None else bool(skin_like(c, skin))
 
     def both(pairs: list[tuple[int, int, float, float]]) -> bool | None:
@@ -636,7 +637,7 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
     feet = both([(27, 31, 0.3, 1.0), (28, 32, 0.3, 1.0)])
     if feet:
         out.shoes = "none"
-    if hair is not None and long_hair(analysis, skin, hair, radius):
+    if hair is not None and long_hair(colour_at, lm, vis, skin, hair):
         out.hair = "long"
     return out
 
@@ -649,28 +650,35 @@ TOP_CONTRAST = 0.25
 dark top cannot be told from its collar, and the hair is then left short."""
 
 
-def long_hair(analysis: PhotoAnalysis, skin: np.ndarray, hair: np.ndarray, radius: float) -> bool:
+def long_hair(
+    colour_at: Callable[[np.ndarray], np.ndarray | None],
+    landmarks_px: np.ndarray,
+    visibility: np.ndarray,
+    skin: np.ndarray,
+    hair: np.ndarray,
+) -> bool:
     """Whether the photo shows hair hanging beside the neck: on either side, the pixels
     between the ear and the shoulder (0.4-0.7 of the way) have the hair colour, are not
     skin and differ from the chest's colour.
 
     Args:
-        analysis: the photo. skin, hair: (3,) RGB in [0, 1] from :func:`face_colours`.
-        radius: of the colour samples, crop pixels.
+        colour_at: (K, 2) crop pixels -> the photo's median colour around them, or None
+            (as :func:`infer_outfit` samples it).
+        landmarks_px: (33, 2) crop pixels. visibility: (33,).
+        skin, hair: (3,) RGB in [0, 1] from :func:`face_colours`.
     """
-    photo = analysis.image.astype(np.float32) / 255.0
-    ok = (analysis.mask > 0.8) & analysis.inside
-    lm, vis = analysis.landmarks_px.astype(np.float64), analysis.visibility
-    chest_ts = np.array([0.25, 0.35, 0.45])[:, None]  # as infer_outfit's chest
-    chest_pts = [lm[a] + chest_ts * (lm[b] - lm[a]) for a, b in ((11, 24), (12, 23))]
-    chest = _median_colour(photo, ok, np.concatenate(chest_pts), radius)
+    lm, vis = landmarks_px, visibility
+    chest_ts = np.array([0.25, 0.35, 0.45])[:, None]  # where infer_outfit reads the chest
+    chest = colour_at(
+        np.concatenate([lm[a] + chest_ts * (lm[b] - lm[a]) for a, b in ((11, 24), (12, 23))])
+    )
     ts = np.array([0.4, 0.55, 0.7])[:, None]
     if chest is None:
         return False
     for ear, shoulder in ((7, 11), (8, 12)):
         if vis[ear] < 0.5 or vis[shoulder] < 0.5:
             continue
-        c = _median_colour(photo, ok, lm[ear] + ts * (lm[shoulder] - lm[ear]), radius)
+        c = colour_at(lm[ear] + ts * (lm[shoulder] - lm[ear]))
         if c is None or bool(skin_like(c, skin)):
             continue
         if np.linalg.norm(c - hair) < HAIR_MATCH and np.linalg.norm(c - chest) > TOP_CONTRAST:
@@ -744,11 +752,7 @@ def fit_body(analysis: PhotoAnalysis) -> BodyParams:
     # and on a limb the photo shows (a foot just past the bottom edge).
     fit_visibility = analysis.visibility.copy()
     fit_visibility[[23, 24]] = np.maximum(fit_visibility[[23, 24]], HIP_GUESS_WEIGHT)
-    size = analysis.inside.shape[0]
-    px = np.floor(analysis.landmarks_px).astype(np.int64)
-    on_crop = ((px >= 0) & (px < size)).all(axis=1)
-    px = np.clip(px, 0, size - 1)
-    guessed = on_crop & analysis.inside[px[:, 1], px[:, 0]]
+    guessed = analysis.landmarks_inside()
     for limb, _, _ in _LIMBS_AT_REST:
         if (analysis.visibility[list(limb)] >= OUT_OF_VIEW).any():
             guessed[list(limb)] = True

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .cameras import orbit_cameras
+from .cameras import Cameras, orbit_cameras
 from .modes.base import PhotoView
 from .photo import CROP_SIZE
 from .photo import square_crop as photo_square_crop
@@ -119,12 +119,22 @@ def photo_mask(path: Path) -> np.ndarray:
     return white_mask(np.asarray(Image.open(path).convert("RGB")))
 
 
+def turntable(yaws: Sequence[float], size: int) -> Cameras:
+    """The evaluation's orbit cameras (:data:`FOV_DEG` at :data:`RADIUS`, elevation 0) at
+    each yaw (degrees), ``size`` pixels square."""
+    return orbit_cameras(list(yaws), 0.0, radius=RADIUS, fov_y_deg=FOV_DEG, width=size, height=size)
+
+
+def turntable_alpha(splats: splatfile.Splats, yaws: Sequence[float], size: int) -> np.ndarray:
+    """(len(yaws), size, size) rendered alpha of the splats seen by :func:`turntable`."""
+    with torch.no_grad():
+        return render_splats(splats, turntable(yaws, size), backend="cpu").alpha[..., 0].numpy()
+
+
 def silhouette_ious(splats: splatfile.Splats, yaws: list[float], target: np.ndarray) -> np.ndarray:
     """(len(yaws),) IoU of the cropped alpha > 0.5 silhouette at each yaw (degrees) against
     ``target``, a (CROP, CROP) bool mask from :func:`square_crop`."""
-    cams = orbit_cameras(yaws, 0.0, radius=RADIUS, fov_y_deg=FOV_DEG, width=SIZE, height=SIZE)
-    with torch.no_grad():
-        alpha = render_splats(splats, cams, backend="cpu").alpha[..., 0].numpy()
+    alpha = turntable_alpha(splats, yaws, SIZE)
     ious = []
     for a in alpha:
         m = square_crop(a > 0.5, target.shape[0])
@@ -220,7 +230,7 @@ class Views:
 
 def render_views(s: splatfile.Splats, yaws: Sequence[float] = YAWS, size: int = SIZE) -> Views:
     """Turntable renders of splats already :func:`normalised` (photo at yaw 0)."""
-    cams = orbit_cameras(list(yaws), 0.0, radius=RADIUS, fov_y_deg=FOV_DEG, width=size, height=size)
+    cams = turntable(yaws, size)
     feats = PALETTE[s.part].astype(np.float32) / 255 if s.labelled else None
     with torch.no_grad():
         out = render_splats(s, cams, features=feats, backend="cpu")
@@ -313,12 +323,7 @@ def solid_shares(alpha: np.ndarray) -> np.ndarray:
 def fine_solid(s: splatfile.Splats) -> np.ndarray:
     """(10,) :func:`solid_shares` of splats already :func:`normalised`, seen from the
     :data:`YAWS` at :data:`FINE_SIZE` pixels."""
-    cams = orbit_cameras(
-        list(YAWS), 0.0, radius=RADIUS, fov_y_deg=FOV_DEG, width=FINE_SIZE, height=FINE_SIZE
-    )
-    with torch.no_grad():
-        alpha = render_splats(s, cams, backend="cpu").alpha[..., 0].numpy()
-    return solid_shares(alpha)
+    return solid_shares(turntable_alpha(s, YAWS, FINE_SIZE))
 
 
 def score(ours: Views, theirs: Views, input_iou: float, splats: splatfile.Splats) -> PhotoScore:
