@@ -122,6 +122,20 @@ def test_a_standing_person_is_pulled_upright_with_feet_kept():
     assert np.allclose(out[:, :2], lm[:, :2])  # only depth changes
 
 
+def test_a_step_forward_keeps_more_of_its_depth_than_the_lean_of_both_legs():
+    from humancrafter.landmark_depths import LEG_DEPTH_KEEP, LEG_STRIDE_KEEP
+
+    lm, vis = standing(0, 0), np.ones(33)
+    left, right = [25, 27, 29, 31], [26, 28, 30, 32]
+    lm[left, 2] += 0.1  # the left leg 0.05 in front of the legs' mean, the right behind
+    lm[[*left, *right], 2] += 0.05  # and both 0.05 in front of the hips (mediapipe's lean)
+    out = standing_depths(lm, vis)
+    assert np.allclose(out[left, 2] - out[right, 2], LEG_STRIDE_KEEP * 0.1, atol=1e-6)
+    common = 0.5 * (out[[25, 27], 2] + out[[26, 28], 2])  # knees and ankles (the hips at 0)
+    assert np.allclose(common, LEG_DEPTH_KEEP * 0.1, atol=1e-6)
+    assert LEG_STRIDE_KEEP > LEG_DEPTH_KEEP
+
+
 def test_a_bending_or_sitting_person_is_left_as_measured():
     vis = np.ones(33)
     bend = standing(25, 35)
