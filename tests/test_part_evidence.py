@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from humancrafter.body.skeleton import JOINT_IDS
+from humancrafter.outfit import skin_like
 from humancrafter.part_evidence import BINS, relabel_limbs
 from humancrafter.portable.parts import PART_IDS
-from humancrafter.prior import skin_like
 
 SKIN = np.array([0.85, 0.62, 0.5])
 SHIRT = np.array([0.1, 0.2, 0.7])

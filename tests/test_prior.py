@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("mediapipe")
 
-from humancrafter import prior  # noqa: E402
+from humancrafter import outfit, prior  # noqa: E402
 from humancrafter.photo import PhotoAnalysis, PhotoFrontEnd, load_image  # noqa: E402
 from humancrafter.portable.parts import PART_IDS  # noqa: E402
 
@@ -201,10 +201,10 @@ def test_splats_are_flat_along_the_normal():
 
 def test_skin_like():
     skin = np.array([0.85, 0.65, 0.55])
-    assert prior.skin_like(skin * 0.7, skin)  # the same skin in shadow
-    assert not prior.skin_like(np.array([0.9, 0.4, 0.15]), skin)  # an orange suit
-    assert not prior.skin_like(np.array([0.1, 0.1, 0.1]), skin)  # black cloth
-    assert not prior.skin_like(np.array([0.5, 0.5, 0.52]), skin)  # grey cloth
+    assert outfit.skin_like(skin * 0.7, skin)  # the same skin in shadow
+    assert not outfit.skin_like(np.array([0.9, 0.4, 0.15]), skin)  # an orange suit
+    assert not outfit.skin_like(np.array([0.1, 0.1, 0.1]), skin)  # black cloth
+    assert not outfit.skin_like(np.array([0.5, 0.5, 0.52]), skin)  # grey cloth
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +215,7 @@ def front_end():
 
 
 def test_infer_outfit(front_end):
-    astronaut = prior.infer_outfit(front_end.analyze(load_image(ASTRONAUT)))
+    astronaut = outfit.infer_outfit(front_end.analyze(load_image(ASTRONAUT)))
     assert astronaut.top in ("tshirt", "longsleeve")  # the suit covers her upper arms
     assert astronaut.hair == "short"
     expected = {
@@ -232,8 +232,8 @@ def test_infer_outfit(front_end):
     if not SAMPLES.is_dir():
         pytest.skip(f"{SAMPLES} is absent")
     for name, want in expected.items():
-        outfit = prior.infer_outfit(front_end.analyze(load_image(SAMPLES / name)))
-        got = (outfit.top, outfit.bottom, outfit.hair)
+        worn = outfit.infer_outfit(front_end.analyze(load_image(SAMPLES / name)))
+        got = (worn.top, worn.bottom, worn.hair)
         assert all(w is None or g == w for g, w in zip(got, want, strict=True)), (name, got)
 
 

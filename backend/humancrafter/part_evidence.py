@@ -1,7 +1,7 @@
 """Body-part labels changed on the photo's evidence: sleeves and trouser legs as long as
 the photo shows them.
 
-The outfit read off the photo (:func:`humancrafter.prior.infer_outfit`) chooses whole
+The outfit read off the photo (:func:`humancrafter.outfit.infer_outfit`) chooses whole
 garments (a t-shirt, shorts); real sleeves and hems end anywhere. Here each arm and leg
 bone is cut into :data:`BINS` bands along its length; in each band the samples the photo
 sees vote, by their photo colour against the skin colour measured on the face, whether
@@ -67,7 +67,7 @@ def relabel_limbs(
         along: (N,) position of each sample along its bone, 0 at the joint, 1 at the tail.
         seen: (N,) bool samples the photo shows. rgb: (N, 3) their colours in [0, 1]
             (used where ``seen``).
-        skin: the skin test of this person (e.g. :func:`humancrafter.prior.skin_like`
+        skin: the skin test of this person (e.g. :func:`humancrafter.outfit.skin_like`
             with the face's colour).
     Returns:
         (N,) int64 new part ids.
