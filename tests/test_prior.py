@@ -226,15 +226,21 @@ def test_infer_outfit(front_end):
         # long brown hair over a pink t-shirt, seen from the side (its short sleeves
         # leave most of the upper arm bare: read as a tank top, not checked)
         "turntables/novel_68/photo.png": (None, "shorts", "long"),
-        # black hair over a black jacket: the hair cannot be told from the collar
+        # black hair over a black jacket: the hair cannot be told from the collar; the
+        # black trousers below it are not a coat
         "turntables/novel_18/photo.png": ("longsleeve", "trousers", "short"),
+        # a black coat to mid-thigh, open over a grey shirt and jeans
+        "turntables/novel_10/photo.png": ("longsleeve", "trousers", "short"),
     }
+    coats = {"hc_other_novel_9.png": (0.3, 0.6), "turntables/novel_10/photo.png": (0.15, 0.4)}
     if not SAMPLES.is_dir():
         pytest.skip(f"{SAMPLES} is absent")
     for name, want in expected.items():
         worn = outfit.infer_outfit(front_end.analyze(load_image(SAMPLES / name)))
         got = (worn.top, worn.bottom, worn.hair)
         assert all(w is None or g == w for g, w in zip(got, want, strict=True)), (name, got)
+        low, high = coats.get(name, (0.0, 0.0))
+        assert low <= worn.coat <= high and worn.jacket == (worn.coat > 0), (name, worn.coat)
 
 
 def test_reconstruct_prior_is_deterministic(front_end):

@@ -135,6 +135,9 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
         out.shoes = "none"
     if hair is not None and long_hair(colour_at, lm, vis, skin, hair):
         out.hair = "long"
+    coat = coat_length(colour_at, lm, vis) if out.top == "longsleeve" else 0.0
+    if coat > 0:
+        out.jacket, out.coat = True, coat
     return out
 
 
@@ -180,3 +183,77 @@ def long_hair(
         if np.linalg.norm(c - hair) < HAIR_MATCH and np.linalg.norm(c - chest) > TOP_CONTRAST:
             return True
     return False
+
+
+COAT_MATCH = 0.1
+"""Largest RGB distance (colours in [0, 1]) between the sleeves' colour and a leg's for
+the leg to be covered by the same garment."""
+COAT_MIN = 0.2
+"""Shortest coat, as a fraction of hip-to-ankle: less is a jacket or a long top."""
+COAT_LOWER_LEG = 0.6
+"""Below this fraction of hip-to-ankle the legs must mostly not be the coat's colour (else
+they are trousers of that colour)."""
+_COAT_STEPS = np.linspace(0.05, 0.95, 19)
+"""Where down the legs the garment is looked for (fractions of hip-to-ankle, the knee
+at 0.5)."""
+
+
+def coat_length(
+    colour_at: Callable[[np.ndarray], np.ndarray | None],
+    landmarks_px: np.ndarray,
+    visibility: np.ndarray,
+) -> float:
+    """How far down the legs a long coat reaches (a fraction of hip-to-ankle), or 0.
+
+    A coat is one garment on the arms, the torso's sides and the outer side of both
+    thighs (a quarter of the hips' width outside the hip-knee-ankle line, where an open
+    coat's front panels hang), while the lower legs (below :data:`COAT_LOWER_LEG`) are
+    mostly something else: trousers of the sleeves' colour (a black suit) are not a coat.
+    Its length is the lowest point above the lower legs with the sleeves' colour, when at
+    least half the points from the hips down to it have it too (a bag held at the hip
+    hides some). Needs hips, knees, ankles and one arm in view; the caller asks only for
+    long sleeves.
+
+    Args:
+        colour_at: (K, 2) crop pixels -> the photo's median colour around them, or None.
+        landmarks_px: (33, 2) crop pixels. visibility: (33,).
+    """
+    lm, vis = landmarks_px, visibility
+    if any(vis[i] < 0.5 for i in (23, 24, 25, 26, 27, 28)):
+        return 0.0
+    arm_ts = np.linspace(0.3, 0.9, 5)[:, None]
+    arms = [(a, b) for a, b in ((11, 13), (12, 14)) if vis[a] >= 0.5 and vis[b] >= 0.5]
+    if not arms:
+        return 0.0
+    sleeve = colour_at(np.concatenate([lm[a] + arm_ts * (lm[b] - lm[a]) for a, b in arms]))
+    flank_ts = np.linspace(0.4, 0.8, 5)[:, None]  # shoulder to hip, down the torso's sides
+    flank = colour_at(
+        np.concatenate([lm[a] + flank_ts * (lm[b] - lm[a]) for a, b in ((11, 23), (12, 24))])
+    )
+    if sleeve is None or flank is None or np.linalg.norm(flank - sleeve) >= COAT_MATCH:
+        return 0.0  # a coat is one garment on the arms and the body
+    out = 0.25 * (lm[23] - lm[24])  # from the right hip towards the left: outwards on the left
+
+    def leg_points(t: float) -> np.ndarray:
+        """(2, 2) points t of the way from each hip to its ankle, outside the leg."""
+        pts = []
+        for hip, knee, ankle, side in ((23, 25, 27, 1.0), (24, 26, 28, -1.0)):
+            a, b, u = (lm[hip], lm[knee], 2 * t) if t < 0.5 else (lm[knee], lm[ankle], 2 * t - 1)
+            pts.append(a + u * (b - a) + side * out)
+        return np.stack(pts)
+
+    covered = np.array(
+        [
+            (c := colour_at(leg_points(float(t)))) is not None
+            and float(np.linalg.norm(c - sleeve)) < COAT_MATCH
+            for t in _COAT_STEPS
+        ]
+    )
+    upper = _COAT_STEPS < COAT_LOWER_LEG
+    if covered[~upper].mean() > 0.5 or not covered[upper].any():  # trousers of that colour
+        return 0.0
+    last = int(np.nonzero(covered & upper)[0][-1])
+    if covered[: last + 1].mean() < 0.5:  # a few stray matches
+        return 0.0
+    length = float(_COAT_STEPS[last])
+    return length if length >= COAT_MIN else 0.0
