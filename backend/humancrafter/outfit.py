@@ -1,6 +1,6 @@
 """The outfit read off a photo: skin and hair colours from the face, and which garments the
-mannequin wears (sleeves, shorts or trousers, bare feet, long hair), by comparing the
-colours along the limbs with the face's skin.
+mannequin wears (sleeves, shorts or trousers, bare feet, long hair, a long coat), by
+comparing the colours along the limbs with the face's skin and with the sleeves.
 
 Used by the ``prior`` reconstruction (:mod:`humancrafter.prior`) before the body is built,
 so its part labels (bare arm vs. Upper_Clothing, ...) follow the person; its skin test
@@ -85,8 +85,9 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
     which is never inferred). Bottoms: ``shorts`` (bare shins; short ones when the thighs
     are bare too) or ``trousers``. Shoes: ``none`` (bare feet) or ``sneakers``. Hair:
     ``long`` when the photo shows it hanging beside the neck (:func:`long_hair`), else the
-    plain ``short``. Regions the photo does not show keep :meth:`Appearance.plain`'s
-    choice; with no face in view everything stays plain.
+    plain ``short``. Coat: over long sleeves, an open jacket with a skirt to
+    :func:`coat_length`'s length when it finds one. Regions the photo does not show keep
+    :meth:`Appearance.plain`'s choice; with no face in view everything stays plain.
     """
     out = Appearance.plain()
     photo = analysis.image.astype(np.float32) / 255.0
