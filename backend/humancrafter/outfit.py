@@ -11,7 +11,7 @@ the front-end's crop (:class:`humancrafter.photo.PhotoAnalysis`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -37,6 +37,15 @@ def _median_colour(
         return None
     allv = np.concatenate(values)
     return None if len(allv) < 5 else np.median(allv, axis=0)
+
+
+def _along(
+    lm: np.ndarray, pairs: Iterable[tuple[int, int]], ts: Sequence[float] | np.ndarray
+) -> np.ndarray:
+    """(len(pairs) * T, 2) points at fractions ``ts`` (T,) of the way from landmark a to b
+    of each pair, in the pixels of ``lm`` (33, 2)."""
+    t = np.asarray(ts, np.float64)[:, None]
+    return np.concatenate([lm[a] + t * (lm[b] - lm[a]) for a, b in pairs])
 
 
 def skin_like(colour: np.ndarray, skin: np.ndarray) -> np.ndarray:
@@ -104,8 +113,7 @@ def infer_outfit(analysis: PhotoAnalysis) -> Appearance:
         """Whether the segment from landmark a to b (fractions t0..t1) looks like skin."""
         if not seen(a, b):
             return None
-        ts = np.linspace(t0, t1, 5)[:, None]
-        c = colour_at(lm[a] + ts * (lm[b] - lm[a]))
+        c = colour_at(_along(lm, [(a, b)], np.linspace(t0, t1, 5)))
         return None if c is None else bool(skin_like(c, skin))
 
     def both(pairs: list[tuple[int, int, float, float]]) -> bool | None:
@@ -168,17 +176,14 @@ def long_hair(
         skin, hair: (3,) RGB in [0, 1] from :func:`face_colours`.
     """
     lm, vis = landmarks_px, visibility
-    chest_ts = np.array([0.25, 0.35, 0.45])[:, None]  # where infer_outfit reads the chest
-    chest = colour_at(
-        np.concatenate([lm[a] + chest_ts * (lm[b] - lm[a]) for a, b in ((11, 24), (12, 23))])
-    )
-    ts = np.array([0.4, 0.55, 0.7])[:, None]
+    # where infer_outfit reads the chest
+    chest = colour_at(_along(lm, ((11, 24), (12, 23)), [0.25, 0.35, 0.45]))
     if chest is None:
         return False
     for ear, shoulder in ((7, 11), (8, 12)):
         if vis[ear] < 0.5 or vis[shoulder] < 0.5:
             continue
-        c = colour_at(lm[ear] + ts * (lm[shoulder] - lm[ear]))
+        c = colour_at(_along(lm, [(ear, shoulder)], [0.4, 0.55, 0.7]))
         if c is None or bool(skin_like(c, skin)):
             continue
         if np.linalg.norm(c - hair) < HAIR_MATCH and np.linalg.norm(c - chest) > TOP_CONTRAST:
@@ -222,15 +227,12 @@ def coat_length(
     lm, vis = landmarks_px, visibility
     if any(vis[i] < 0.5 for i in (23, 24, 25, 26, 27, 28)):
         return 0.0
-    arm_ts = np.linspace(0.3, 0.9, 5)[:, None]
     arms = [(a, b) for a, b in ((11, 13), (12, 14)) if vis[a] >= 0.5 and vis[b] >= 0.5]
     if not arms:
         return 0.0
-    sleeve = colour_at(np.concatenate([lm[a] + arm_ts * (lm[b] - lm[a]) for a, b in arms]))
-    flank_ts = np.linspace(0.4, 0.8, 5)[:, None]  # shoulder to hip, down the torso's sides
-    flank = colour_at(
-        np.concatenate([lm[a] + flank_ts * (lm[b] - lm[a]) for a, b in ((11, 23), (12, 24))])
-    )
+    sleeve = colour_at(_along(lm, arms, np.linspace(0.3, 0.9, 5)))
+    # shoulder to hip, down the torso's sides
+    flank = colour_at(_along(lm, ((11, 23), (12, 24)), np.linspace(0.4, 0.8, 5)))
     if sleeve is None or flank is None or np.linalg.norm(flank - sleeve) >= COAT_MATCH:
         return 0.0  # a coat is one garment on the arms and the body
     out = 0.25 * (lm[23] - lm[24])  # from the right hip towards the left: outwards on the left
